@@ -1,0 +1,35 @@
+"""nst: Gatys et al.'s neural style transfer, as a small engine.
+
+>>> from nst import stylize, Settings
+>>> picture = stylize("photo.jpg", "painting.jpg", Settings(output_size=256, iterations=100))
+>>> picture.save("result.png")
+
+The package never imports Streamlit; the web app lives in ``streamlit_app.py``.
+"""
+
+from nst.engine import Progress, Targets, compute_targets, stylize, transfer
+from nst.errors import DivergedError, ImageLoadError, NSTError, SettingsError, WeightsError
+from nst.features import FeatureExtractor, build_extractor
+from nst.images import load_image
+from nst.layers import VGG19_LAYERS, canonical_layer
+from nst.settings import Settings
+
+__all__ = [
+    "DivergedError",
+    "FeatureExtractor",
+    "ImageLoadError",
+    "NSTError",
+    "Progress",
+    "Settings",
+    "SettingsError",
+    "Targets",
+    "VGG19_LAYERS",
+    "WeightsError",
+    "build_extractor",
+    "canonical_layer",
+    "compute_targets",
+    "load_image",
+    "stylize",
+    "transfer",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,179 @@
+"""``python -m nst CONTENT STYLE -o OUT.png [options]``: the engine from a terminal.
+
+Every :class:`~nst.settings.Settings` field is an option (``--style-weight``,
+``--style-layers relu1_1,relu2_1``), with the same help text the app shows. A progress
+bar shows the losses and an ETA; ``--save-every N`` writes intermediate pictures. Bad
+input ends with a one-line message and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from nst.errors import DivergedError, NSTError
+from nst.layers import VGG19_LAYERS
+from nst.settings import Settings
+
+log = logging.getLogger("nst")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+NOT_OPTIONS = ("preview_every",)  # set through --save-every
+ALIASES = {
+    "content_weight": ["--alpha", "-a"],
+    "style_weight": ["--beta", "-b"],
+    "iterations": ["-n"],
+    "output_size": ["--size"],
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; one option per Settings field, plus input and output."""
+    parser = argparse.ArgumentParser(
+        prog="python -m nst",
+        description="Neural style transfer (Gatys et al.): repaint CONTENT in the style of STYLE.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Layer names: " + ", ".join(VGG19_LAYERS) + " (Keras names such as block4_conv2 work too).",
+    )
+    parser.add_argument("content", help="the photo whose structure is kept")
+    parser.add_argument("style", help="the picture whose style is taken")
+    parser.add_argument("-o", "--output", required=True, help="where to save the result (.png, .jpg or .webp)")
+    parser.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also save the picture every N steps (the engine's preview_every)",
+    )
+    parser.add_argument("--save-dir", help="folder for those pictures (default: OUTPUT's name + _steps)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    group = parser.add_argument_group("settings")
+    for field in dataclasses.fields(Settings):
+        if field.name in NOT_OPTIONS:
+            continue
+        flags = ["--" + field.name.replace("_", "-")] + ALIASES.get(field.name, [])
+        kind = _kind(field)
+        extra: dict = {"choices": field.metadata["choices"]} if "choices" in field.metadata else {}
+        default = field.default
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None else default)
+        group.add_argument(
+            *flags,
+            dest=field.name,
+            type=kind,
+            default=argparse.SUPPRESS,  # only what the user sets overrides Settings' defaults
+            metavar=None if extra else field.name.split("_")[-1].upper(),
+            help=f"{field.metadata['help']} (default: {shown})",
+            **extra,
+        )
+    return parser
+
+
+def _kind(field: dataclasses.Field) -> type | object:
+    annotation = str(field.type)
+    if annotation.startswith("tuple[float"):
+        return _float_list
+    if annotation.startswith("tuple[str"):
+        return str  # Settings accepts "relu1_1,relu2_1"
+    if annotation.startswith("float"):
+        return float
+    if annotation.startswith("int"):
+        return int
+    return str
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.replace(" ", ",").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, not {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    output = Path(args.output)
+    try:
+        settings = Settings(**changes)
+        _check_output(output)
+        if args.save_every < 0:
+            raise NSTError("--save-every must be zero or more")
+    except NSTError as error:
+        return _fail(str(error), EXIT_USAGE)
+    save_dir = Path(args.save_dir) if args.save_dir else output.with_name(output.stem + "_steps")
+    return _run(args.content, args.style, settings, output, args.save_every, save_dir, quiet=args.quiet)
+
+
+def _run(
+    content: str, style: str, settings: Settings, output: Path, save_every: int, save_dir: Path, *, quiet: bool
+) -> int:
+    from tqdm import tqdm  # imported late: --help stays fast
+
+    from nst.engine import transfer
+
+    settings = settings.replace(preview_every=save_every)  # the progress bar needs no pictures
+    latest: Image.Image | None = None
+    bar = tqdm(total=settings.iterations, unit="step", disable=quiet, dynamic_ncols=True, file=sys.stderr)
+    run = transfer(content, style, settings)
+    try:
+        for progress in run:
+            bar.set_postfix(
+                content=f"{progress.content_loss:.3g}",
+                style=f"{progress.style_loss:.3g}",
+                loss=f"{progress.loss:.3g}",
+                refresh=False,
+            )
+            bar.update(1)
+            if progress.image is not None:
+                latest = progress.image
+                if save_every and (progress.step % save_every == 0) and not progress.done:
+                    save_dir.mkdir(parents=True, exist_ok=True)
+                    progress.image.save(save_dir / f"step_{progress.step:05d}.png")
+        bar.close()
+        _save(latest, output)
+        if not quiet:
+            print(f"saved {output} ({latest.width}x{latest.height})", file=sys.stderr)
+        return EXIT_OK
+    except KeyboardInterrupt:
+        bar.close()
+        if latest is not None:
+            _save(latest, output)
+            return _fail(f"stopped; the latest picture is saved in {output}", EXIT_INTERRUPTED)
+        return _fail("stopped before the first picture", EXIT_INTERRUPTED)
+    except DivergedError as error:
+        bar.close()
+        if error.last_image is not None:
+            _save(error.last_image, output)
+            return _fail(f"{error} (the last good picture is saved in {output})", EXIT_FAILED)
+        return _fail(str(error), EXIT_FAILED)
+    except NSTError as error:
+        bar.close()
+        return _fail(str(error), EXIT_USAGE)
+    finally:
+        run.close()
+
+
+def _check_output(output: Path) -> None:
+    known = Image.registered_extensions()
+    if output.suffix.lower() not in known or known[output.suffix.lower()] not in Image.SAVE:
+        raise NSTError(f"cannot tell the format of {output}; end its name in .png, .jpg or .webp")
+    if output.parent != Path("") and not output.parent.is_dir():
+        raise NSTError(f"the folder {output.parent} does not exist")
+
+
+def _save(image: Image.Image, output: Path) -> None:
+    image.save(output)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"nst: error: {message}", file=sys.stderr)
+    return status

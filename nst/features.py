@@ -1,0 +1,133 @@
+"""VGG19 as a frozen, read-only feature extractor with named layers.
+
+The extractor is built once and may be shared by many runs at once (the app keeps one
+per process for every browser session), so nothing about a run is ever stored on it:
+it holds the network and the preprocessing, and :meth:`FeatureExtractor.forward`
+returns the requested layers' activations without touching any state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from nst.errors import WeightsError
+from nst.layers import LAYER_INDEX, VGG19_LAYERS, canonical_layer, canonical_layers
+from nst.weights import Preprocessing, load_weights
+
+log = logging.getLogger(__name__)
+
+DEEPEST_USEFUL_LAYER = "relu5_4"  # pool5 feeds only the classifier
+
+
+class FeatureExtractor(nn.Module):
+    """Maps a ``(B, 3, H, W)`` RGB picture in [0, 1] to named VGG19 activations.
+
+    Args:
+        layers: the first modules of ``torchvision.models.vgg19().features``, weights loaded.
+        preprocessing: how the weights expect their input (see :mod:`nst.weights`).
+        source: a label for the weights, for logs and cache keys.
+    """
+
+    def __init__(self, layers: nn.Sequential, preprocessing: Preprocessing, source: str) -> None:
+        super().__init__()
+        self.layers = layers
+        self.preprocessing = preprocessing
+        self.source = source
+        order = torch.tensor(preprocessing.channel_order)
+        self.register_buffer("_order", order, persistent=False)
+        self.register_buffer("_mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(preprocessing.std).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)  # the pixels are optimised, never the network
+        self.eval()
+
+    @property
+    def last_layer(self) -> str:
+        """The deepest layer this extractor can compute."""
+        return VGG19_LAYERS[len(self.layers) - 1]
+
+    @property
+    def device(self) -> torch.device:
+        return self._mean.device
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` RGB in [0, 1] -> the network's input space."""
+        x = image.index_select(1, self._order) * self.preprocessing.scale
+        return (x - self._mean) / self._std
+
+    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        """Activations ``{name: (B, C, h, w)}`` of ``layers``; stops after the deepest one."""
+        wanted = canonical_layers(layers)
+        if not wanted:
+            return {}
+        stop = max(LAYER_INDEX[name] for name in wanted)
+        if stop >= len(self.layers):
+            raise WeightsError(
+                f"this extractor ends at {self.last_layer}; layer {VGG19_LAYERS[stop]} needs a deeper one"
+            )
+        indices = {LAYER_INDEX[name]: name for name in wanted}
+        out: dict[str, torch.Tensor] = {}
+        x = self.preprocess(image)
+        for index in range(stop + 1):
+            x = self.layers[index](x)
+            if index in indices:
+                out[indices[index]] = x
+        return out
+
+    def train(self, mode: bool = True) -> FeatureExtractor:
+        """Always stays in eval mode: the extractor is read-only."""
+        return super().train(False)
+
+
+def build_extractor(
+    weights: str = "caffe",
+    *,
+    pooling: str = "max",
+    device: str | torch.device = "cpu",
+    last_layer: str = DEEPEST_USEFUL_LAYER,
+) -> FeatureExtractor:
+    """Load VGG19 from a weight source, truncated after ``last_layer``.
+
+    Args:
+        weights: ``"caffe"``, ``"torchvision"`` or the path of a state-dict file.
+        pooling: ``"max"`` as trained, or ``"avg"`` (differs from the trained network;
+            Gatys et al. report that average pooling gives slightly nicer results).
+        device: where the network lives.
+        last_layer: the deepest layer any run will ask for; later modules are not built.
+    """
+    from torchvision.models import vgg19
+
+    started = time.perf_counter()
+    last_layer = canonical_layer(last_layer)
+    state, preprocessing = load_weights(weights, last_layer)
+    with torch.device("meta"):  # the architecture without allocating or initialising weights
+        features = vgg19(weights=None).features[: LAYER_INDEX[last_layer] + 1]
+    try:
+        features.load_state_dict(state, assign=True)
+    except RuntimeError as error:  # wrong shapes in a user's file
+        raise WeightsError(
+            f"the weights from {weights!r} do not fit VGG19: {str(error).splitlines()[-1].strip()}"
+        ) from None
+    if pooling == "avg":
+        for index, module in enumerate(features):
+            if isinstance(module, nn.MaxPool2d):
+                features[index] = nn.AvgPool2d(kernel_size=2, stride=2)
+    elif pooling != "max":
+        raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
+    for module in features:  # ReLU(inplace=True) would overwrite the activations we return
+        if isinstance(module, nn.ReLU):
+            module.inplace = False
+    extractor = FeatureExtractor(features, preprocessing, source=weights).to(device)
+    log.info(
+        "VGG19 (%s, %s pooling, up to %s) ready on %s in %.2f s",
+        weights,
+        pooling,
+        last_layer,
+        device,
+        time.perf_counter() - started,
+    )
+    return extractor

@@ -1,0 +1,73 @@
+"""The terms of Gatys et al.'s objective, as small functions on tensors.
+
+Shapes: features are ``(B, C, H, W)``; Gram matrices ``(B, C, C)``; pictures
+``(B, 3, H, W)`` in [0, 1].
+
+Normalisation (differs from Gatys et al.). The paper uses
+``E_l = 1/(4 N_l^2 M_l^2) * sum (G - A)^2`` for the style and ``1/2 * sum (F - P)^2`` for
+the content. Those raw sums differ by orders of magnitude between layers, between
+image sizes, and between weight sources (Caffe's 0..255 inputs against torchvision's
+normalised ones), so the paper's alpha/beta ratios do not carry over from one setup to
+another. Here every term is a *relative* squared error, divided by the energy of its
+target:
+
+* content:  ``sum (F - P)^2 / sum P^2``  per content layer, averaged over layers;
+* style:    ``sum (G - A)^2 / sum A^2``  per style layer, with ``G = F F^T / (H W)``
+  (a spatial average, so pictures of different sizes are comparable), combined with
+  per-layer weights that sum to 1 (the paper's ``w_l = 1/5``);
+* total variation: the mean squared difference of neighbouring pixels.
+
+So each term is about 1 when the picture is unrelated to its target and 0 when it
+matches, and the same content_weight/style_weight give the same balance at any size
+and with any weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+EPS = 1e-8  # keeps a relative error finite when a target is all zeros
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, C, C)``: channel correlations averaged over positions."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)  # (B, C, H*W)
+    return flat @ flat.transpose(1, 2) / (h * w)  # (B, C, C)
+
+
+def relative_squared_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``sum (value - target)^2 / sum target^2`` as a scalar tensor."""
+    return (value - target).pow(2).sum() / (target.pow(2).sum() + EPS)
+
+
+def content_loss(
+    features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], layers: Sequence[str]
+) -> torch.Tensor:
+    """Mean over ``layers`` of the relative squared feature error (0 if no layers)."""
+    if not layers:
+        return next(iter(features.values())).new_zeros(())
+    return torch.stack([relative_squared_error(features[n], targets[n]) for n in layers]).mean()
+
+
+def style_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layers: Sequence[str],
+    layer_weights: Sequence[float],
+) -> torch.Tensor:
+    """Weighted sum over ``layers`` of the relative squared Gram error (0 if no layers)."""
+    if not layers:
+        return next(iter(features.values())).new_zeros(())
+    pairs = zip(layers, layer_weights, strict=True)
+    terms = [w * relative_squared_error(gram_matrix(features[n]), target_grams[n]) for n, w in pairs]
+    return torch.stack(terms).sum()
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between vertically and horizontally adjacent pixels."""
+    dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean()
+    dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean()
+    return dx + dy

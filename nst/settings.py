@@ -1,0 +1,187 @@
+"""Every knob of a style-transfer run, in one frozen dataclass.
+
+The command line builds its options from these fields and the app its widgets, and
+both show each field's ``help`` text, so a default or a description is changed here
+and nowhere else. Values are checked when the object is made: an impossible setting
+raises :class:`~nst.errors.SettingsError` with a message that names the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from nst.errors import SettingsError
+from nst.layers import canonical_layers
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "style")
+POOLINGS = ("max", "avg")
+WEIGHT_SOURCES = ("caffe", "torchvision")  # or a path to a state-dict file
+DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}  # pixels live in [0, 1]
+MIN_OUTPUT_SIZE = 32  # below this the deepest layers see fewer than 2x2 positions
+
+
+def _knob(default: Any, help: str, **extra: Any) -> Any:
+    """A dataclass field with a help text that the CLI and the app both show."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use tuples for defaults")  # frozen means immutable all the way
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One style-transfer run's configuration. Immutable; use :meth:`replace`."""
+
+    # -- the objective: total = content_weight*content + style_weight*style + tv_weight*tv
+    content_weight: float = _knob(1.0, "alpha: how strongly the result keeps the content photo's structure")
+    style_weight: float = _knob(30.0, "beta: how strongly the result takes on the style picture's textures")
+    tv_weight: float = _knob(0.0, "total-variation weight: smooths away pixel noise; 0 turns it off")
+    content_layers: tuple[str, ...] = _knob(
+        ("relu4_2",), "VGG19 layers whose features the result must match to the content photo"
+    )
+    style_layers: tuple[str, ...] = _knob(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        "VGG19 layers whose Gram matrices the result must match to the style picture",
+    )
+    style_layer_weights: tuple[float, ...] | None = _knob(
+        None, "one weight per style layer (normalised to sum to 1); empty means equal weights"
+    )
+    # -- the optimisation
+    optimizer: str = _knob("lbfgs", "lbfgs: fast, few steps; adam: steadier, needs more steps", choices=OPTIMIZERS)
+    learning_rate: float | None = _knob(None, "step size; empty means the optimiser's default (L-BFGS 1.0, Adam 0.02)")
+    iterations: int = _knob(300, "number of optimisation steps (one VGG19 forward and backward each)")
+    init: str = _knob(
+        "content", "starting picture: the content photo, random noise, or the style picture", choices=INITS
+    )
+    seed: int = _knob(0, "random seed; the same seed gives the same picture on the same machine")
+    # -- sizes
+    output_size: int = _knob(512, "longest side of the result in pixels; time per step grows with the pixel count")
+    style_scale: float = _knob(
+        1.0, "size of the style picture relative to the result: larger gives bigger brush strokes"
+    )
+    # -- the network
+    weights: str = _knob(
+        "caffe",
+        "VGG19 weights: caffe (Gatys' original network, offline), torchvision (downloaded once), or a file path",
+    )
+    pooling: str = _knob(
+        "max", "VGG19's pooling: max (as trained) or avg (Gatys et al.: smoother gradients)", choices=POOLINGS
+    )
+    device: str = _knob("auto", "auto picks cuda, then mps, then cpu; or name one (cpu, cuda, cuda:1, mps)")
+    preview_every: int = _knob(10, "hand back the current picture every N steps (0: only at the end)")
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = _number(self, name)
+            if value < 0:
+                raise SettingsError(f"{name} must be zero or more, not {value}")
+            set_(name, value)
+        set_("content_layers", canonical_layers(_names(self, "content_layers")))
+        set_("style_layers", canonical_layers(_names(self, "style_layers")))
+        if not self.content_layers and not self.style_layers:
+            raise SettingsError("choose at least one content layer or one style layer")
+        if self.style_layer_weights is not None and len(tuple(self.style_layer_weights)) == 0:
+            set_("style_layer_weights", None)
+        if self.style_layer_weights is not None:
+            weights = tuple(float(w) for w in self.style_layer_weights)
+            if len(weights) != len(self.style_layers):
+                raise SettingsError(
+                    f"style_layer_weights has {len(weights)} values but there are "
+                    f"{len(self.style_layers)} style layers ({', '.join(self.style_layers)})"
+                )
+            if any(not math.isfinite(w) or w < 0 for w in weights) or (weights and sum(weights) <= 0):
+                raise SettingsError("style_layer_weights must be zero or more, and not all zero")
+            set_("style_layer_weights", weights)
+        _choice(self, "optimizer", OPTIMIZERS)
+        _choice(self, "init", INITS)
+        _choice(self, "pooling", POOLINGS)
+        if self.learning_rate is not None:
+            lr = _number(self, "learning_rate")
+            if lr <= 0:
+                raise SettingsError(f"learning_rate must be more than zero, not {lr}")
+            set_("learning_rate", lr)
+        set_("iterations", _integer(self, "iterations", minimum=1))
+        set_("seed", _integer(self, "seed", minimum=0))
+        set_("output_size", _integer(self, "output_size", minimum=MIN_OUTPUT_SIZE))
+        set_("preview_every", _integer(self, "preview_every", minimum=0))
+        scale = _number(self, "style_scale")
+        if not 0.05 <= scale <= 8:
+            raise SettingsError(f"style_scale must be between 0.05 and 8, not {scale}")
+        set_("style_scale", scale)
+        if not isinstance(self.weights, str) or not self.weights.strip():
+            raise SettingsError("weights must be 'caffe', 'torchvision' or the path of a state-dict file")
+        set_("weights", self.weights.strip())
+        device = str(self.device).strip().lower()
+        if not (device in ("auto", "cpu", "mps") or device == "cuda" or device.startswith("cuda:")):
+            raise SettingsError(f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}")
+        set_("device", device)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate in effect (the optimiser's default when none is set)."""
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATES[self.optimizer]
+
+    @property
+    def normalised_style_layer_weights(self) -> tuple[float, ...]:
+        """Per-style-layer weights that sum to 1 (equal when none were given)."""
+        if not self.style_layers:
+            return ()
+        weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        total = sum(weights)
+        return tuple(w / total for w in weights)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, for logs, file names and sharing."""
+        return dataclasses.asdict(self)
+
+
+def help_text(name: str) -> str:
+    """The help text of a Settings field."""
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(Settings)}[name]
+
+
+def _number(settings: Settings, name: str) -> float:
+    value = getattr(settings, name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise SettingsError(f"{name} must be a finite number, not {value!r}")
+    return number
+
+
+def _integer(settings: Settings, name: str, *, minimum: int) -> int:
+    value = getattr(settings, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {int(value)}")
+    return int(value)
+
+
+def _choice(settings: Settings, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(settings, name)
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _names(settings: Settings, name: str) -> tuple[str, ...]:
+    value = getattr(settings, name)
+    if isinstance(value, str):  # "relu1_1,relu2_1" or a single name
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    try:
+        return tuple(value)
+    except TypeError:
+        raise SettingsError(f"{name} must be a list of layer names, not {value!r}") from None

@@ -1,0 +1,75 @@
+"""Layer names: Gatys' and Keras' spellings, truncation, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nst.errors import SettingsError
+from nst.features import build_extractor
+from nst.layers import LAYER_INDEX, VGG19_LAYERS, canonical_layer, canonical_layers, deepest_layer
+
+
+def test_the_names_follow_torchvisions_module_order() -> None:
+    from torchvision.models import vgg19
+
+    with torch.device("meta"):
+        modules = list(vgg19(weights=None).features)
+    assert len(VGG19_LAYERS) == len(modules) == 37
+    kinds = {"conv": torch.nn.Conv2d, "relu": torch.nn.ReLU, "pool": torch.nn.MaxPool2d}
+    for name, module in zip(VGG19_LAYERS, modules, strict=True):
+        assert isinstance(module, kinds[name[:4]]), name
+    assert LAYER_INDEX["conv4_2"] == 21 and LAYER_INDEX["relu5_1"] == 29
+
+
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [
+        ("conv4_2", "conv4_2"),
+        ("block4_conv2", "conv4_2"),
+        ("BLOCK1_CONV1", "conv1_1"),
+        ("block3_relu1", "relu3_1"),
+        ("block2_pool", "pool2"),
+        (" relu5_1 ", "relu5_1"),
+    ],
+)
+def test_gatys_and_keras_names_are_both_accepted(alias: str, name: str) -> None:
+    assert canonical_layer(alias) == name
+
+
+@pytest.mark.parametrize("bad", ["conv6_1", "relu1_3", "fc7", "", "block9_conv1"])
+def test_an_unknown_layer_is_a_clear_error_listing_the_valid_names(bad: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        canonical_layer(bad)
+    message = str(caught.value)
+    assert repr(bad) in message and "conv1_1" in message and "relu5_4" in message and "block4_conv2" in message
+
+
+def test_repeats_are_dropped_and_the_deepest_layer_is_found() -> None:
+    assert canonical_layers(["relu1_1", "block1_relu1", "conv2_1"]) == ("relu1_1", "conv2_1")
+    assert deepest_layer(["relu1_1", "block4_conv2", "relu3_1"]) == "conv4_2"
+
+
+def test_keras_names_give_the_same_features(caffe_extractor) -> None:
+    image = torch.rand(1, 3, 32, 32)
+    keras = caffe_extractor(image, ["block4_conv2", "block1_pool"])
+    gatys = caffe_extractor(image, ["conv4_2", "pool1"])
+    assert set(keras) == {"conv4_2", "pool1"}
+    torch.testing.assert_close(keras["conv4_2"], gatys["conv4_2"])
+
+
+def test_the_extractor_is_truncated_after_the_deepest_needed_layer() -> None:
+    extractor = build_extractor("caffe", last_layer="block2_conv1")
+    assert len(extractor.layers) == LAYER_INDEX["conv2_1"] + 1
+    assert extractor.last_layer == "conv2_1"
+    with pytest.raises(Exception, match="ends at conv2_1"):
+        extractor(torch.rand(1, 3, 16, 16), ["relu3_1"])
+
+
+def test_a_forward_pass_stops_at_the_deepest_requested_layer() -> None:
+    extractor = build_extractor("caffe", last_layer="relu3_1")  # a private copy: hooks are test-only
+    ran: list[int] = []
+    for index, module in enumerate(extractor.layers):
+        module.register_forward_hook(lambda *_, index=index: ran.append(index))
+    extractor(torch.rand(1, 3, 16, 16), ["relu1_1", "conv1_2"])
+    assert ran == [0, 1, 2]

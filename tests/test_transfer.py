@@ -1,0 +1,156 @@
+"""The optimisation loop on small pictures with the real Caffe VGG19."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_content, make_style
+
+import nst.engine
+from nst import DivergedError, Settings, stylize, transfer
+from nst.errors import ImageLoadError
+
+SMALL = dict(output_size=64, preview_every=0)
+
+
+def run(content, style, extractor, **changes):
+    return list(transfer(content, style, Settings(**{**SMALL, **changes}), extractor=extractor))
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_the_total_loss_falls_substantially_within_20_steps(
+    optimizer, caffe_extractor, content_image, style_image
+) -> None:
+    records = run(content_image, style_image, caffe_extractor, optimizer=optimizer, iterations=20)
+    first, last = records[0].loss, records[-1].loss
+    factor = {"lbfgs": 0.3, "adam": 0.5}[optimizer]
+    assert last < factor * first, (optimizer, first, last)
+    assert records[-1].style_loss < factor * records[0].style_loss
+
+
+def test_the_generator_yields_one_record_per_step(caffe_extractor, content_image, style_image) -> None:
+    records = run(content_image, style_image, caffe_extractor, iterations=7)
+    assert [r.step for r in records] == list(range(1, 8))
+    assert all(r.total == 7 for r in records) and records[-1].done and not records[0].done
+    assert all(r.size == (64, 48) for r in records)
+    elapsed = [r.elapsed for r in records]
+    assert elapsed == sorted(elapsed) and records[-1].eta == 0.0
+    for r in records:
+        assert r.loss == pytest.approx(r.content_loss + Settings().style_weight * r.style_loss, rel=1e-4)
+
+
+def test_previews_arrive_at_the_requested_interval_and_always_at_the_end(
+    caffe_extractor, content_image, style_image
+) -> None:
+    records = run(content_image, style_image, caffe_extractor, iterations=12, preview_every=5)
+    assert [r.step for r in records if r.image is not None] == [5, 10, 12]
+    final = records[-1].image
+    assert final.mode == "RGB" and final.size == (64, 48)
+    only_end = run(content_image, style_image, caffe_extractor, iterations=3, preview_every=0)
+    assert [r.step for r in only_end if r.image is not None] == [3]
+
+
+def test_lbfgs_evaluates_the_network_once_per_step(caffe_extractor, content_image, style_image) -> None:
+    calls: list[int] = []
+
+    class Counting:
+        device = caffe_extractor.device
+
+        def __call__(self, image, layers):
+            calls.append(image.shape[-1])
+            return caffe_extractor(image, layers)
+
+    list(transfer(content_image, style_image, Settings(**SMALL, iterations=6), extractor=Counting()))
+    assert len(calls) == 2 + 6  # content and style targets, then one forward+backward per step
+
+
+@pytest.mark.parametrize("init", ["noise", "style", "content"])
+def test_the_same_seed_gives_the_same_picture(init, caffe_extractor, content_image, style_image) -> None:
+    settings = Settings(**SMALL, iterations=4, init=init, seed=3)
+    first = np.asarray(stylize(content_image, style_image, settings, extractor=caffe_extractor))
+    second = np.asarray(stylize(content_image, style_image, settings, extractor=caffe_extractor))
+    assert np.array_equal(first, second)
+    if init == "noise":
+        other = np.asarray(stylize(content_image, style_image, settings.replace(seed=4), extractor=caffe_extractor))
+        assert not np.array_equal(first, other)
+
+
+def test_a_style_picture_of_any_size_and_shape_works(caffe_extractor, content_image) -> None:
+    for style in (make_style(300, 40), make_style(20, 90), make_style(500, 500), make_style(2000, 3)):
+        result = stylize(content_image, style, extractor=caffe_extractor, **SMALL, iterations=2)
+        assert result.size == (64, 48)
+
+
+def test_adam_keeps_the_pixels_in_range(caffe_extractor, content_image, style_image, monkeypatch) -> None:
+    seen: list[tuple[float, float]] = []
+    original = nst.engine.to_pil
+
+    def recording(image):
+        seen.append((float(image.detach().min()), float(image.detach().max())))
+        return original(image)
+
+    monkeypatch.setattr(nst.engine, "to_pil", recording)
+    run(content_image, style_image, caffe_extractor, optimizer="adam", learning_rate=0.5, iterations=5, preview_every=1)
+    assert len(seen) == 5 and all(0.0 <= low and high <= 1.0 for low, high in seen)
+
+
+def test_init_image_starts_the_run_from_that_picture(caffe_extractor, content_image, style_image) -> None:
+    start = make_style(64, 48, seed=9)
+    settings = Settings(**{**SMALL, "preview_every": 1}, iterations=1, content_weight=0.0, style_weight=1e-12)
+    result = stylize(content_image, style_image, settings, extractor=caffe_extractor, init_image=start)
+    assert np.abs(np.asarray(result, float) - np.asarray(start, float)).max() <= 1
+
+
+def test_stopping_iteration_ends_the_run_and_releases_it(caffe_extractor, content_image, style_image) -> None:
+    run_ = transfer(content_image, style_image, Settings(**SMALL, iterations=50), extractor=caffe_extractor)
+    assert next(run_).step == 1
+    run_.close()  # what a caller that stops iterating does
+    with pytest.raises(StopIteration):
+        next(run_)
+    seen: list[int] = []
+    result = stylize(
+        content_image,
+        style_image,
+        Settings(**{**SMALL, "preview_every": 1}, iterations=50),
+        extractor=caffe_extractor,
+        callback=lambda p: seen.append(p.step) or p.step < 3,
+    )
+    assert seen == [1, 2, 3] and result.size == (64, 48)
+
+
+def test_a_diverging_run_stops_with_a_message_and_the_last_finite_picture(
+    caffe_extractor, content_image, style_image, monkeypatch
+) -> None:
+    calls = {"n": 0}
+    real = nst.engine.style_loss
+
+    def breaks_at_step_4(*args, **kwargs):
+        calls["n"] += 1
+        value = real(*args, **kwargs)
+        return value * float("nan") if calls["n"] >= 4 else value
+
+    monkeypatch.setattr(nst.engine, "style_loss", breaks_at_step_4)
+    with pytest.raises(DivergedError) as caught:
+        run(content_image, style_image, caffe_extractor, iterations=10)
+    assert caught.value.step == 4 and "diverged at step 4" in str(caught.value)
+    assert caught.value.last_image is not None and caught.value.last_image.size == (64, 48)
+
+
+def test_a_picture_too_thin_for_the_layers_is_a_clear_error(caffe_extractor, style_image) -> None:
+    with pytest.raises(ImageLoadError, match="too narrow.*at least 16 px"):
+        run(make_content(640, 10), style_image, caffe_extractor, iterations=1)
+
+
+def test_without_an_extractor_one_is_built_only_as_deep_as_needed(monkeypatch, content_image, style_image) -> None:
+    built: list[str] = []
+    real = nst.engine.build_extractor
+
+    def spy(weights, **kwargs):
+        built.append(kwargs["last_layer"])
+        return real(weights, **kwargs)
+
+    monkeypatch.setattr(nst.engine, "build_extractor", spy)
+    stylize(
+        content_image, style_image, output_size=32, iterations=1, content_layers=("relu2_1",), style_layers=("relu1_1",)
+    )
+    assert built == ["relu2_1"]
