@@ -73,7 +73,13 @@ class FeatureExtractor(nn.Module):
         out: dict[str, torch.Tensor] = {}
         x = self.preprocess(image)
         for index in range(stop + 1):
-            x = self.layers[index](x)
+            module = self.layers[index]
+            if isinstance(module, nn.ReLU) and index - 1 not in indices:
+                # In place, unless the conv output is wanted: autograd needs a conv's input,
+                # not its output, so this halves the activations kept for the backward pass.
+                x = torch.relu_(x)
+            else:
+                x = module(x)
             if index in indices:
                 out[indices[index]] = x
         return out

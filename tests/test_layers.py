@@ -71,5 +71,24 @@ def test_a_forward_pass_stops_at_the_deepest_requested_layer() -> None:
     ran: list[int] = []
     for index, module in enumerate(extractor.layers):
         module.register_forward_hook(lambda *_, index=index: ran.append(index))
-    extractor(torch.rand(1, 3, 16, 16), ["relu1_1", "conv1_2"])
-    assert ran == [0, 1, 2]
+    extractor(torch.rand(1, 3, 16, 16), ["relu1_1", "pool1"])
+    assert ran == [0, 2, 4]  # conv1_1, conv1_2, pool1 (the ReLUs run as functions); nothing deeper
+
+
+def test_asking_for_a_conv_layer_gives_its_output_before_the_relu(caffe_extractor) -> None:
+    image = torch.rand(1, 3, 32, 32)
+    both = caffe_extractor(image, ["conv4_2", "relu4_2", "relu3_1"])
+    assert (both["conv4_2"] < 0).any() and (both["relu4_2"] >= 0).all()
+    torch.testing.assert_close(both["relu4_2"], both["conv4_2"].clamp_min(0))
+    torch.testing.assert_close(both["relu3_1"], caffe_extractor(image, ["relu3_1"])["relu3_1"])
+
+
+def test_gradients_through_the_in_place_relus_match_a_plain_forward(caffe_extractor) -> None:
+    image = torch.rand(1, 3, 32, 32, requires_grad=True)
+    caffe_extractor(image, ["relu3_1"])["relu3_1"].pow(2).sum().backward()
+    plain = image.detach().clone().requires_grad_(True)
+    x = caffe_extractor.preprocess(plain)
+    for module in caffe_extractor.layers[:12]:  # up to relu3_1, out of place
+        x = torch.relu(x) if isinstance(module, torch.nn.ReLU) else module(x)
+    x.pow(2).sum().backward()
+    torch.testing.assert_close(image.grad, plain.grad)

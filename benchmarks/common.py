@@ -1,0 +1,62 @@
+"""Helpers shared by the benchmarks: inputs, child processes, tables.
+
+Benchmarks are measurements, not tests. Each prints a small table whose columns are
+measured side by side in one run, because absolute seconds drift on shared machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_IMAGES = ROOT.parent / "shared" / "images"
+
+
+def inputs() -> tuple[Image.Image, Image.Image, str]:
+    """Tuebingen and The Starry Night when ../shared/images exists, else generated pictures."""
+    content, style = SHARED_IMAGES / "tubingen.jpg", SHARED_IMAGES / "starry_night.jpg"
+    if content.exists() and style.exists():
+        return Image.open(content).convert("RGB"), Image.open(style).convert("RGB"), "tubingen.jpg + starry_night.jpg"
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:768, 0:1024]
+    photo = np.stack([xx / 4 % 256, yy / 3 % 256, (xx + yy) / 7 % 256], -1).astype(np.uint8)
+    painting = (rng.random((640, 1024, 3)) * 255).astype(np.uint8)
+    return Image.fromarray(photo), Image.fromarray(painting), "generated pictures (../shared/images not found)"
+
+
+def run_child(code: str, *args: str) -> dict:
+    """Run ``code`` in a fresh Python (so peak memory is its own); it prints one JSON line."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table, ready to paste into the README."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    line = lambda values: "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |"  # noqa: E731
+    return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
+
+
+def machine() -> str:
+    import platform
+
+    import torch
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
