@@ -7,12 +7,14 @@
 The package never imports Streamlit; the web app lives in ``streamlit_app.py``.
 """
 
-from nst.engine import Progress, Targets, compute_targets, stylize, transfer
+from nst.engine import Progress, evaluate, stylize, transfer
 from nst.errors import DivergedError, ImageLoadError, NSTError, SettingsError, WeightsError
 from nst.features import FeatureExtractor, build_extractor
 from nst.images import load_image
 from nst.layers import VGG19_LAYERS, canonical_layer
+from nst.schedule import Scale, plan_scales
 from nst.settings import Settings
+from nst.targets import TargetCache
 
 __all__ = [
     "DivergedError",
@@ -20,15 +22,17 @@ __all__ = [
     "ImageLoadError",
     "NSTError",
     "Progress",
+    "Scale",
     "Settings",
     "SettingsError",
-    "Targets",
+    "TargetCache",
     "VGG19_LAYERS",
     "WeightsError",
     "build_extractor",
     "canonical_layer",
-    "compute_targets",
+    "evaluate",
     "load_image",
+    "plan_scales",
     "stylize",
     "transfer",
 ]

@@ -31,13 +31,15 @@ class FeatureExtractor(nn.Module):
         layers: the first modules of ``torchvision.models.vgg19().features``, weights loaded.
         preprocessing: how the weights expect their input (see :mod:`nst.weights`).
         source: a label for the weights, for logs and cache keys.
+        pooling: ``"max"`` or ``"avg"``, as built (a label, for cache keys).
     """
 
-    def __init__(self, layers: nn.Sequential, preprocessing: Preprocessing, source: str) -> None:
+    def __init__(self, layers: nn.Sequential, preprocessing: Preprocessing, source: str, pooling: str = "max") -> None:
         super().__init__()
         self.layers = layers
         self.preprocessing = preprocessing
         self.source = source
+        self.pooling = pooling
         order = torch.tensor(preprocessing.channel_order)
         self.register_buffer("_order", order, persistent=False)
         self.register_buffer("_mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1), persistent=False)
@@ -127,7 +129,7 @@ def build_extractor(
     for module in features:  # ReLU(inplace=True) would overwrite the activations we return
         if isinstance(module, nn.ReLU):
             module.inplace = False
-    extractor = FeatureExtractor(features, preprocessing, source=weights).to(device)
+    extractor = FeatureExtractor(features, preprocessing, source=weights, pooling=pooling).to(device)
     log.info(
         "VGG19 (%s, %s pooling, up to %s) ready on %s in %.2f s",
         weights,

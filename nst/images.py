@@ -138,14 +138,20 @@ def to_rgb(image: Image.Image) -> Image.Image:
         raise ImageLoadError(f"pictures in colour mode {mode} are not supported ({_describe(error)})") from None
 
 
+def scaled_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """``(width, height)`` scaled so that the longer side is ``longest``, aspect kept."""
+    width, height = size
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def resize_longest(image: Image.Image, longest: int) -> Image.Image:
     """Scale so that the longer side is ``longest`` pixels, keeping the aspect ratio."""
-    width, height = image.size
-    scale = longest / max(width, height)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = scaled_size(image.size, longest)
     if size == image.size:
         return image
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0 if scale < 1 else None)
+    shrinking = size[0] < image.size[0]
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0 if shrinking else None)
 
 
 def to_tensor(image: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -52,13 +52,21 @@ class Settings:
     # -- the optimisation
     optimizer: str = _knob("lbfgs", "lbfgs: fast, few steps; adam: steadier, needs more steps", choices=OPTIMIZERS)
     learning_rate: float | None = _knob(None, "step size; empty means the optimiser's default (L-BFGS 1.0, Adam 0.02)")
-    iterations: int = _knob(300, "number of optimisation steps (one VGG19 forward and backward each)")
+    iterations: int = _knob(120, "number of optimisation steps (one VGG19 forward and backward each)")
     init: str = _knob(
         "content", "starting picture: the content photo, random noise, or the style picture", choices=INITS
     )
     seed: int = _knob(0, "random seed; the same seed gives the same picture on the same machine")
     # -- sizes
     output_size: int = _knob(512, "longest side of the result in pixels; time per step grows with the pixel count")
+    # coarse to fine (differs from Gatys et al., who optimise at the output size only)
+    scales: int = _knob(
+        0, "sizes to optimise at, coarse to fine: 0 picks them from start_size; 1 is the paper's single size"
+    )
+    start_size: int = _knob(192, "longest side of the first, coarsest scale; each later scale grows by at most 1.5x")
+    scale_split: tuple[float, ...] | None = _knob(
+        None, "share of the iterations at each scale, coarse to fine; empty gives each scale about equal time"
+    )
     style_scale: float = _knob(
         1.0, "size of the style picture relative to the result: larger gives bigger brush strokes"
     )
@@ -108,6 +116,17 @@ class Settings:
         set_("seed", _integer(self, "seed", minimum=0))
         set_("output_size", _integer(self, "output_size", minimum=MIN_OUTPUT_SIZE))
         set_("preview_every", _integer(self, "preview_every", minimum=0))
+        set_("scales", _integer(self, "scales", minimum=0))
+        set_("start_size", _integer(self, "start_size", minimum=MIN_OUTPUT_SIZE))
+        if self.scale_split is not None and len(tuple(self.scale_split)) == 0:
+            set_("scale_split", None)
+        if self.scale_split is not None:
+            split = tuple(float(share) for share in self.scale_split)
+            if any(not math.isfinite(share) or share <= 0 for share in split):
+                raise SettingsError("scale_split must hold numbers more than zero")
+            if self.scales and len(split) != self.scales:
+                raise SettingsError(f"scale_split has {len(split)} shares but scales is {self.scales}")
+            set_("scale_split", split)
         scale = _number(self, "style_scale")
         if not 0.05 <= scale <= 8:
             raise SettingsError(f"style_scale must be between 0.05 and 8, not {scale}")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from nst.features import FeatureExtractor, build_extractor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamlit_app.py, for tests that import it
 
 
 @pytest.fixture(scope="session")

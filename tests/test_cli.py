@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_content, make_style
 from PIL import Image
 
 from nst.cli import build_parser, main
+
+from conftest import make_content, make_style
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_content, make_style
 
 import nst.engine
 from nst import DivergedError, Settings, stylize, transfer
 from nst.errors import ImageLoadError
+
+from conftest import make_content, make_style
 
 SMALL = dict(output_size=64, preview_every=0)
 
@@ -54,7 +55,7 @@ def test_lbfgs_evaluates_the_network_once_per_step(caffe_extractor, content_imag
     calls: list[int] = []
 
     class Counting:
-        device = caffe_extractor.device
+        device, source, pooling = caffe_extractor.device, caffe_extractor.source, caffe_extractor.pooling
 
         def __call__(self, image, layers):
             calls.append(image.shape[-1])

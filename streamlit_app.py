@@ -1,0 +1,631 @@
+"""The web app: drop a photo and a painting, tune alpha and beta, watch the picture form.
+
+    streamlit run streamlit_app.py
+
+UI only. The sidebar's widgets build an ``nst.Settings``; pressing Stylize iterates the
+engine's generator (``nst.transfer``) in the script's own thread, and every Progress
+record updates placeholders: a progress bar, the picture, a loss chart. Everything a
+user made lives in ``st.session_state``, so a rerun (Stop pressed, a slider moved) never
+loses it. A rerun that interrupts a run continues it from the latest picture with the
+settings as they are now: that is live tuning. The VGG19 network is loaded once per
+server process with ``st.cache_resource`` and shared, read-only, by every session.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from nst import (
+    VGG19_LAYERS,
+    DivergedError,
+    FeatureExtractor,
+    NSTError,
+    Settings,
+    TargetCache,
+    build_extractor,
+    examples,
+    load_image,
+    transfer,
+)
+from nst.device import resolve_device
+from nst.settings import help_text
+from nst.targets import picture_digest
+
+log = logging.getLogger("streamlit_app")
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+PREVIEW_SECONDS = 0.5  # at most two preview pictures a second reach the browser
+CHART_SECONDS = 1.0  # and at most one chart update
+DISPLAY_SIDE = 768  # previews are sent at most this large; downloads are full size
+THUMBNAIL_SIDE = 320
+ALPHAS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+BETAS = [0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 3000.0, 10000.0]
+TV_WEIGHTS = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+SIZES = [128, 192, 256, 320, 384, 448, 512, 640, 768, 1024]
+ADAM_RATES = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2]
+WEIGHT_LABELS = {
+    "caffe": "caffe: Gatys' original VGG19 (offline, 20 MB)",
+    "torchvision": "torchvision: ImageNet VGG19 (downloads 548 MB once)",
+}
+INIT_LABELS = {"content": "the content photo", "noise": "white noise (as in the paper)", "style": "the style picture"}
+APP_DEFAULTS = Settings()  # the engine's defaults are the app's defaults
+BIND = "query-params"  # every setting is mirrored in the page's URL: share a link, share the configuration
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An input picture, decoded once: where it came from, its pixels and their digest."""
+
+    name: str
+    image: Image.Image
+    credit: str = ""
+    digest: str = ""
+
+    @classmethod
+    def of(cls, name: str, image: Image.Image, credit: str = "") -> Picture:
+        return cls(name, image, credit, picture_digest(image))
+
+    def same_as(self, other: Picture) -> bool:
+        """Same pixels. (Not ==: each rerun of the script defines this class anew.)"""
+        return self.digest == other.digest
+
+
+@dataclass
+class Result:
+    """The latest picture of this session's run, and how it was made."""
+
+    image: Image.Image
+    step: int
+    total: int
+    settings: Settings
+    content: Picture
+    style: Picture
+    status: str = "running"  # running, done, stopped, diverged, failed
+    message: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    first_preview_seconds: float | None = None
+    previews: int = 0
+
+
+# -- shared, read-only resources ------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def shared_extractor(weights: str, pooling: str, device: str) -> FeatureExtractor:
+    """One VGG19 per (weights, pooling, device) for the whole server; it holds no user data."""
+    return build_extractor(weights, pooling=pooling, device=device)
+
+
+@st.cache_resource(show_spinner=False)
+def example_style(name: str) -> Image.Image:
+    return examples.style(name, size=512)
+
+
+@st.cache_resource(show_spinner=False)
+def example_photo(name: str) -> Image.Image:
+    return examples.photo(name)
+
+
+# -- widgets ---------------------------------------------------------------------------
+
+
+def settings_ui() -> Settings | None:
+    """The sidebar: every knob of the engine. Returns the Settings, or None if invalid."""
+    bar = st.sidebar
+    bar.header("Settings")
+    values: dict = {}
+    bar.subheader("Balance")
+    values["content_weight"] = bar.select_slider(
+        "Content weight α",
+        ALPHAS,
+        value=APP_DEFAULTS.content_weight,
+        help=help_text("content_weight"),
+        format_func=_number,
+        key="content_weight",
+        bind=BIND,
+    )
+    values["style_weight"] = bar.select_slider(
+        "Style weight β",
+        BETAS,
+        value=APP_DEFAULTS.style_weight,
+        help=help_text("style_weight"),
+        format_func=_number,
+        key="style_weight",
+        bind=BIND,
+    )
+    if values["content_weight"] > 0:
+        bar.caption(
+            f"β/α = **{_number(values['style_weight'] / values['content_weight'])}**: higher paints more, "
+            "lower keeps more of the photo."
+        )
+    else:
+        bar.caption("α = 0: the photo is ignored; the result is pure texture.")
+    values["tv_weight"] = bar.select_slider(
+        "Smoothness (total variation)",
+        TV_WEIGHTS,
+        value=APP_DEFAULTS.tv_weight,
+        help=help_text("tv_weight"),
+        format_func=_number,
+        key="tv_weight",
+        bind=BIND,
+    )
+
+    bar.subheader("Run")
+    values["iterations"] = bar.slider(
+        "Iterations",
+        10,
+        1000,
+        APP_DEFAULTS.iterations,
+        step=10,
+        help=help_text("iterations"),
+        key="iterations",
+        bind=BIND,
+    )
+    values["output_size"] = bar.select_slider(
+        "Output size (longest side, px)",
+        SIZES,
+        value=APP_DEFAULTS.output_size,
+        help=help_text("output_size"),
+        key="output_size",
+        bind=BIND,
+    )
+    coarse_to_fine = bar.toggle(
+        "Coarse to fine (much faster)",
+        value=APP_DEFAULTS.scales != 1,
+        key="coarse_to_fine",
+        bind=BIND,
+        help="Optimise small first, then refine at larger sizes: " + help_text("scales"),
+    )
+    values["scales"] = 0 if coarse_to_fine else 1
+    values["optimizer"] = bar.radio(
+        "Optimiser",
+        ["lbfgs", "adam"],
+        horizontal=True,
+        format_func={"lbfgs": "L-BFGS", "adam": "Adam"}.get,
+        help=help_text("optimizer"),
+        key="optimizer",
+        bind=BIND,
+    )
+    if values["optimizer"] == "adam":
+        values["learning_rate"] = bar.select_slider(
+            "Learning rate (Adam)",
+            ADAM_RATES,
+            value=0.02,
+            help=help_text("learning_rate"),
+            key="learning_rate",
+            bind=BIND,
+        )
+    values["init"] = bar.selectbox(
+        "Start from", list(INIT_LABELS), format_func=INIT_LABELS.get, help=help_text("init"), key="init", bind=BIND
+    )
+    values["seed"] = int(
+        bar.number_input("Seed", 0, 2**31 - 1, APP_DEFAULTS.seed, help=help_text("seed"), key="seed", bind=BIND)
+    )
+
+    with bar.expander("Layers"):
+        values["content_layers"] = st.multiselect(
+            "Content layers",
+            VGG19_LAYERS,
+            default=list(APP_DEFAULTS.content_layers),
+            help=help_text("content_layers"),
+            key="content_layers",
+            bind=BIND,
+        )
+        values["style_layers"] = st.multiselect(
+            "Style layers",
+            VGG19_LAYERS,
+            default=list(APP_DEFAULTS.style_layers),
+            help=help_text("style_layers"),
+            key="style_layers",
+            bind=BIND,
+        )
+        if values["style_layers"]:
+            st.caption("Weight of each style layer (normalised to sum to 1):")
+        values["style_layer_weights"] = tuple(
+            st.slider(name, 0.0, 1.0, 1.0, 0.05, key=f"style_layer_weight_{name}", bind=BIND)
+            for name in values["style_layers"]
+        )
+        values["pooling"] = st.radio(
+            "Pooling", ["max", "avg"], horizontal=True, help=help_text("pooling"), key="pooling", bind=BIND
+        )
+    with bar.expander("Network and style scale"):
+        values["weights"] = st.selectbox(
+            "VGG19 weights",
+            list(WEIGHT_LABELS),
+            format_func=WEIGHT_LABELS.get,
+            help=help_text("weights"),
+            key="weights",
+            bind=BIND,
+        )
+        values["style_scale"] = st.slider(
+            "Style scale",
+            0.25,
+            2.0,
+            APP_DEFAULTS.style_scale,
+            0.05,
+            help=help_text("style_scale"),
+            key="style_scale",
+            bind=BIND,
+        )
+        values["device"] = st.selectbox("Device", _devices(), help=help_text("device"), key="device", bind=BIND)
+    try:
+        return Settings(**values)
+    except NSTError as error:
+        bar.error(str(error))
+        return None
+
+
+def picture_ui(role: str, title: str, choices: list[str], load_example) -> Picture | None:
+    """An upload box (drag and drop), an example picker, and a thumbnail of the choice."""
+    st.subheader(title)
+    upload = st.file_uploader(
+        f"Drop your own {role} picture here, or browse",
+        type=UPLOAD_TYPES,
+        key=f"{role}_upload",
+        help="PNG, JPEG, WebP, BMP, GIF (first frame) or TIFF",
+    )
+    example = st.selectbox(f"…or use an example {role}", choices, key=f"{role}_example", disabled=upload is not None)
+    if upload is not None:
+        try:
+            picture = _decoded_upload(role, upload)
+        except NSTError as error:
+            st.error(str(error))
+            return None
+    else:
+        picture = _example_picture(role, example, load_example)
+    st.image(_fit(picture.image, THUMBNAIL_SIDE), caption=picture.credit or picture.name, width="stretch")
+    return picture
+
+
+def controls_ui(ready: bool, has_result: bool) -> str | None:
+    """Stylize, Stop and Continue. Returns the button pressed in this rerun, if any.
+
+    The buttons record their click in a callback, which Streamlit runs before the script,
+    so Stop can be drawn enabled for the run that is about to start.
+    """
+    state = st.session_state
+    action = state.pop("action", None)
+    will_run = ready and (action in ("start", "continue") or (action is None and state.running))
+    start, stop, resume = st.columns(3)
+    start.button(
+        "Stylize",
+        type="primary",
+        disabled=not ready,
+        key="stylize",
+        width="stretch",
+        on_click=_request,
+        args=("start",),
+        help="Start a new run from the settings' starting picture",
+    )
+    stop.button(
+        "Stop",
+        disabled=not will_run,
+        key="stop",
+        width="stretch",
+        on_click=_request,
+        args=("stop",),
+        help="Stop now and keep the latest picture",
+    )
+    resume.button(
+        "Continue",
+        disabled=not (ready and (has_result or will_run)),
+        key="continue",
+        width="stretch",
+        on_click=_request,
+        args=("continue",),
+        help="Go on from the current picture with the settings as they are now (change α/β first)",
+    )
+    return action
+
+
+def _request(action: str) -> None:
+    st.session_state.action = action
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+@dataclass
+class Live:
+    """Placeholders that a run updates."""
+
+    status: st.delta_generator.DeltaGenerator
+    picture: st.delta_generator.DeltaGenerator
+    chart: st.delta_generator.DeltaGenerator
+
+
+def run_ui(
+    live: Live,
+    settings: Settings,
+    content: Picture,
+    style: Picture,
+    *,
+    resume: Result | None = None,
+    live_tuning: bool = False,
+) -> None:
+    """Iterate the engine and show its progress; the latest picture is kept in the session.
+
+    ``resume`` continues from that result's picture: for all of ``settings.iterations``
+    (Continue), or for the steps its interrupted run had left (``live_tuning``). A rerun
+    (Stop, a widget change) raises Streamlit's control exception inside this loop; the
+    engine's ``finally`` releases the run, and the session keeps the latest picture.
+    """
+    state = st.session_state
+    offset = resume.step if resume is not None else 0
+    steps = max(1, resume.total - resume.step) if (resume is not None and live_tuning) else settings.iterations
+    history = list(resume.history) if resume is not None else []
+    run_settings = settings.replace(iterations=steps, preview_every=0)
+    if resume is not None:  # coarse to fine starts at the picture's current size, not below it
+        run_settings = run_settings.replace(start_size=max(run_settings.start_size, max(resume.image.size)))
+    extractor = _extractor_ui(live, settings)
+    if extractor is None:
+        return
+    result = Result(
+        image=resume.image if resume is not None else content.image,
+        step=offset,
+        total=offset + steps,
+        settings=settings,
+        content=content,
+        style=style,
+        history=history,
+    )
+    state.result = result
+    state.running = True
+    started = time.perf_counter()
+    last_chart = 0.0
+    engine = transfer(
+        content.image,
+        style.image,
+        run_settings,
+        extractor=extractor,
+        cache=state.cache,
+        init_image=resume.image if resume is not None else None,
+        preview_seconds=PREVIEW_SECONDS,
+    )
+    try:
+        for progress in engine:
+            step = offset + progress.step
+            history.append(
+                {
+                    "step": step,
+                    "α·content": settings.content_weight * progress.content_loss,
+                    "β·style": settings.style_weight * progress.style_loss,
+                    "total": progress.loss,
+                }
+            )
+            result.step, result.seconds = step, time.perf_counter() - started
+            if progress.image is not None:
+                result.image = progress.image  # kept before anything is drawn: a rerun loses nothing
+                result.previews += 1
+                if result.first_preview_seconds is None:
+                    result.first_preview_seconds = result.seconds
+                live.picture.image(
+                    _fit(progress.image, DISPLAY_SIDE),
+                    output_format="JPEG",
+                    width="stretch",
+                    caption=f"step {step} of {result.total}",
+                )
+            live.status.progress(min(1.0, step / result.total), text=_status_text(progress, step, result.total))
+            if time.perf_counter() - last_chart >= CHART_SECONDS or progress.done:
+                last_chart = time.perf_counter()
+                live.chart.altair_chart(loss_chart(history), width="stretch")
+        result.status = "done"
+    except DivergedError as error:
+        result.status, result.message = "diverged", str(error)
+        if error.last_image is not None:
+            result.image = error.last_image
+    except NSTError as error:
+        result.status, result.message = "failed", str(error)
+    except Exception as error:  # noqa: BLE001 - the page shows a message, never a traceback
+        log.exception("run failed")
+        result.status, result.message = "failed", f"the run failed unexpectedly: {error}"
+    finally:
+        engine.close()
+    state.running = False
+
+
+def _extractor_ui(live: Live, settings: Settings) -> FeatureExtractor | None:
+    try:
+        device = str(resolve_device(settings.device))
+        with (
+            live.status,
+            st.spinner(
+                f"Loading VGG19 ({WEIGHT_LABELS.get(settings.weights, settings.weights)}) "
+                f"on {device}; this happens once per server…"
+            ),
+        ):
+            return shared_extractor(settings.weights, settings.pooling, device)
+    except NSTError as error:
+        live.status.error(str(error))
+        return None
+
+
+def result_ui(live: Live, result: Result | None) -> None:
+    """The finished (or stopped) picture, its download and the settings that made it."""
+    if result is None:
+        live.picture.info("Pick or drop a content photo and a style picture, then press **Stylize**.")
+        return
+    words = {
+        "done": "Done",
+        "stopped": "Stopped",
+        "diverged": "Stopped: the run diverged",
+        "failed": "Failed",
+        "running": "Interrupted",
+    }
+    live.status.progress(
+        min(1.0, result.step / max(1, result.total)),
+        text=f"{words[result.status]} at step {result.step} of {result.total} ({result.seconds:.0f} s)",
+    )
+    if result.message:
+        st.error(result.message)
+    live.picture.image(
+        _fit(result.image, DISPLAY_SIDE),
+        width="stretch",
+        caption=f"{result.content.name} in the style of {result.style.name}, step {result.step}",
+    )
+    if result.history:
+        live.chart.altair_chart(loss_chart(result.history), width="stretch")
+    st.download_button(
+        f"Download PNG ({result.image.width}×{result.image.height})",
+        _png(result.image),
+        file_name=_file_name(result),
+        mime="image/png",
+        type="primary",
+        icon=":material/download:",
+        on_click="ignore",
+        key="download",
+    )
+    if result.first_preview_seconds is not None:
+        st.caption(f"First picture after {result.first_preview_seconds:.1f} s; {result.previews} previews shown.")
+    with st.expander("Settings that made this picture"):
+        st.dataframe(_settings_table(result.settings), hide_index=True, width="stretch")
+
+
+def loss_chart(history: list[dict[str, float]]) -> alt.Chart:
+    """The weighted loss terms against the step, on a log scale."""
+    frame = pd.DataFrame(history).melt("step", var_name="term", value_name="loss")
+    frame = frame[frame["loss"] > 1e-3 * frame["loss"].max()]  # e.g. the content term is 0 at step 1
+    return (
+        alt.Chart(frame, height=220, title="Loss (log scale)")
+        .mark_line()
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title=None),
+            color=alt.Color("term:N", title=None, sort=["total", "α·content", "β·style"]),
+        )
+    )
+
+
+# -- the page ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    st.set_page_config(page_title="Neural style transfer", page_icon="🎨", layout="wide")
+    state = st.session_state
+    state.setdefault("cache", TargetCache())  # this session's content and style targets
+    state.setdefault("result", None)
+    state.setdefault("running", False)
+
+    st.title("Neural style transfer")
+    st.caption(
+        "Gatys, Ecker and Bethge (2015): a picture is optimised until its VGG19 features match the photo "
+        "and its feature correlations (Gram matrices) match the painting. Tune α and β while it runs."
+    )
+    settings = settings_ui()
+    content_column, style_column, result_column = st.columns([1, 1, 1.6], gap="medium")
+    with content_column:
+        content = picture_ui("content", "1 · Content photo", list(examples.PHOTOS), example_photo)
+    with style_column:
+        style = picture_ui("style", "2 · Style picture", list(examples.STYLES), example_style)
+    with result_column:
+        st.subheader("3 · Result")
+        ready = settings is not None and content is not None and style is not None
+        action = controls_ui(ready, state.result is not None)
+        live = Live(status=st.empty(), picture=st.empty(), chart=st.empty())
+        result: Result | None = state.result
+        if action == "stop" or (action is None and state.running and not ready):
+            state.running = False
+            if result is not None and result.status == "running":
+                result.status = "stopped"
+        elif ready and (action is not None or state.running):
+            same_inputs = result is not None and result.content.same_as(content) and result.style.same_as(style)
+            if action == "start" or not same_inputs:
+                run_ui(live, settings, content, style)
+            else:  # Continue, or a widget changed during a run: go on from the latest picture
+                run_ui(live, settings, content, style, resume=result, live_tuning=action is None)
+        result_ui(live, state.result)
+
+
+# -- small helpers -----------------------------------------------------------------------------
+
+
+def _decoded_upload(role: str, upload) -> Picture:
+    """Decode an upload once per file (kept in the session by its file id)."""
+    decoded = st.session_state.setdefault("decoded_uploads", {})
+    key = (role, upload.file_id)
+    if key not in decoded:
+        if len(decoded) >= 8:  # a session keeps only its recent uploads
+            decoded.clear()
+        decoded[key] = Picture.of(upload.name, load_image(upload.getvalue(), name=upload.name), "your upload")
+    return decoded[key]
+
+
+def _example_picture(role: str, name: str, load_example) -> Picture:
+    """An example as a Picture, its digest computed once per session."""
+    made = st.session_state.setdefault("example_pictures", {})
+    if (role, name) not in made:
+        made[(role, name)] = Picture.of(name, load_example(name), _credit(role, name))
+    return made[(role, name)]
+
+
+def _credit(role: str, name: str) -> str:
+    if role == "content":
+        return examples.PHOTOS[name][1]
+    return f"{name}: {examples.STYLES[name][1]}"
+
+
+def _devices() -> list[str]:
+    import torch
+
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def _fit(image: Image.Image, side: int) -> Image.Image:
+    """A copy no larger than ``side`` on its longest side (what the browser needs)."""
+    if max(image.size) <= side:
+        return image
+    copy = image.copy()
+    copy.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return copy
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _file_name(result: Result) -> str:
+    slug = lambda text: re.sub(r"[^a-z0-9]+", "-", text.rsplit(".", 1)[0].lower()).strip("-")[:40] or "picture"  # noqa: E731
+    s = result.settings
+    return (
+        f"{slug(result.content.name)}-in-the-style-of-{slug(result.style.name)}"
+        f"-a{_number(s.content_weight)}-b{_number(s.style_weight)}-{result.step}steps.png"
+    )
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _status_text(progress, step: int, total: int) -> str:
+    scale = f" · scale {progress.scale}/{progress.scales} ({progress.size[0]}×{progress.size[1]})"
+    return f"Step {step} of {total}{scale} · {progress.elapsed:.0f} s · about {progress.eta:.0f} s left"
+
+
+def _settings_table(settings: Settings) -> pd.DataFrame:
+    rows = []
+    for name, value in settings.as_dict().items():
+        shown = ", ".join(map(str, value)) if isinstance(value, tuple) else ("" if value is None else str(value))
+        default = getattr(APP_DEFAULTS, name)
+        rows.append({"setting": name, "value": shown, "changed": "✓" if value != default else ""})
+    return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The Streamlit app through Streamlit's own testing framework (AppTest).
+
+AppTest runs streamlit_app.py in this process, so the real engine and the real Caffe
+VGG19 do the work; runs are kept tiny (128 px, 10 steps).
+"""
+
+from __future__ import annotations
+
+import io
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import nst
+
+from conftest import make_content, make_style
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def small_app(iterations: int = 10) -> AppTest:
+    """The app, run once, with a tiny output size and few steps."""
+    app = AppTest.from_file(APP, default_timeout=240)
+    app.run()
+    app.select_slider(key="output_size").set_value(128)
+    app.slider(key="iterations").set_value(iterations)
+    return app
+
+
+def stylize(app: AppTest) -> AppTest:
+    app.button(key="stylize").click()
+    return app.run()
+
+
+def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
+    app = AppTest.from_file(APP, default_timeout=240).run()
+    assert not app.exception and not app.error
+    assert [u.label for u in app.file_uploader] == [
+        "Drop your own content picture here, or browse",
+        "Drop your own style picture here, or browse",
+    ]
+    assert len(app.image) == 2  # thumbnails of the example photo and style
+    assert [b.label for b in app.button] == ["Stylize", "Stop", "Continue"]
+    assert not app.button(key="stylize").disabled and app.button(key="stop").disabled
+
+
+def test_an_example_runs_end_to_end_with_a_result_and_a_download() -> None:
+    app = stylize(small_app())
+    assert not app.exception and not app.error
+    result = app.session_state.result
+    assert result.status == "done" and result.step == result.total == 10
+    assert max(result.image.size) == 128 and result.previews >= 1
+    assert len(app.image) == 3  # content, style, result
+    assert app.download_button[0].label.startswith("Download PNG (128×")
+    assert app.progress[0].value == 100
+    assert len(result.history) == 10
+
+
+def test_changing_a_slider_after_a_run_keeps_the_result() -> None:
+    app = stylize(small_app())
+    before = np.asarray(app.session_state.result.image)
+    app.select_slider(key="style_weight").set_value(100.0)
+    app.run()
+    assert not app.exception
+    result = app.session_state.result
+    assert result.status == "done" and np.array_equal(np.asarray(result.image), before)
+    assert app.download_button, "the download is still offered"
+
+
+@pytest.mark.parametrize(
+    ("upload", "words"),
+    [
+        (("notes.png", b"this is not a picture", "image/png"), "is not a picture that can be read"),
+        (("empty.jpg", b"", "image/jpeg"), "is empty"),
+        (("huge.png", png(Image.new("L", (7000, 6000))), "image/png"), "too large: 7000x6000 is 42 megapixels"),
+    ],
+)
+def test_a_bad_upload_shows_an_error_in_the_page_not_an_exception(upload, words) -> None:
+    app = AppTest.from_file(APP, default_timeout=240).run()
+    app.file_uploader(key="content_upload").set_value(upload)
+    app.run()
+    assert not app.exception
+    assert any(words in e.value for e in app.error), [e.value for e in app.error]
+    assert app.button(key="stylize").disabled
+
+
+def test_uploaded_pictures_are_used(tmp_path) -> None:
+    app = small_app()
+    app.file_uploader(key="content_upload").set_value(("house.png", png(make_content(90, 60)), "image/png"))
+    app.file_uploader(key="style_upload").set_value(("stripes.png", png(make_style(70, 70)), "image/png"))
+    stylize(app)
+    result = app.session_state.result
+    assert not app.exception and result.status == "done"
+    assert result.content.name == "house.png" and result.style.name == "stripes.png"
+    assert result.image.size == (128, 85)
+    import streamlit_app
+
+    assert streamlit_app._file_name(result) == "house-in-the-style-of-stripes-a1-b30-10steps.png"
+
+
+def test_continue_resumes_from_the_previous_picture_with_the_new_weights(monkeypatch) -> None:
+    app = stylize(small_app())
+    first = app.session_state.result
+    starts: list[object] = []
+    real = nst.transfer
+
+    def recording(*args, **kwargs):
+        starts.append((kwargs.get("init_image"), args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nst, "transfer", recording)
+    computed = app.session_state.cache.computed
+    app.select_slider(key="style_weight").set_value(300.0)
+    app.button(key="continue").click()
+    app.run()
+    assert not app.exception and not app.error
+    ((init_image, settings),) = starts
+    assert init_image is first.image  # the previous picture, not the photo
+    assert settings.style_weight == 300.0
+    result = app.session_state.result
+    assert result.status == "done" and result.step == result.total == 20
+    assert len(result.history) == 20
+    assert app.session_state.cache.computed == computed  # no target was computed again
+
+
+def test_the_model_loads_once_for_all_sessions(monkeypatch) -> None:
+    st.cache_resource.clear()
+    built: list[str] = []
+    real = nst.build_extractor
+
+    def counting(*args, **kwargs):
+        built.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nst, "build_extractor", counting)
+    for _ in range(2):  # two browser sessions
+        stylize(small_app())
+    assert built == ["caffe"]
+
+
+def test_missing_torchvision_weights_offline_are_a_message_in_the_page(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    app = small_app()
+    app.selectbox(key="weights").set_value("torchvision")
+    stylize(app)
+    assert not app.exception
+    messages = " ".join(e.value for e in app.error)
+    assert "vgg19-dcbb9e9d.pth" in messages and "'caffe', which works offline" in messages
+
+
+def test_a_diverging_run_keeps_the_last_good_picture_and_says_so(monkeypatch) -> None:
+    import nst.engine
+
+    real = nst.engine.style_loss
+    calls = {"n": 0}
+
+    def breaks_at_step_6(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs) * (float("nan") if calls["n"] >= 6 else 1.0)
+
+    monkeypatch.setattr(nst.engine, "style_loss", breaks_at_step_6)
+    app = stylize(small_app())
+    assert not app.exception
+    result = app.session_state.result
+    assert result.status == "diverged" and max(result.image.size) == 128
+    assert any("diverged at step 6" in e.value for e in app.error)
+    assert app.download_button  # the last good picture can still be saved
+
+
+def test_invalid_settings_are_explained_and_block_the_run() -> None:
+    app = AppTest.from_file(APP, default_timeout=240).run()
+    app.multiselect(key="content_layers").set_value([])
+    app.multiselect(key="style_layers").set_value([])
+    app.run()
+    assert not app.exception
+    assert any("at least one content layer or one style layer" in e.value for e in app.sidebar.error)
+    assert app.button(key="stylize").disabled

@@ -1,0 +1,93 @@
+"""The real app in a real browser: streamlit run, headless Chromium, two uploads, a run.
+
+Skipped when Chromium or its driver is missing, unless NST_REQUIRE_BROWSER=1 (CI sets it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from browser import CHROMEDRIVER, CHROMIUM, button, chromium, page_text, result_images, streamlit_server, wait_for
+from conftest import make_content, make_style
+
+HAVE_BROWSER = bool(CHROMIUM and CHROMEDRIVER)
+pytestmark = pytest.mark.skipif(
+    not HAVE_BROWSER and not os.environ.get("NST_REQUIRE_BROWSER"),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with streamlit_server(log) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pictures")
+    content, style = folder / "house.png", folder / "stripes.jpg"
+    make_content(240, 180).save(content)
+    make_style(200, 200).save(style)
+    return str(content), str(style)
+
+
+def upload(driver, content: str, style: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    inputs = wait_for(
+        lambda: (found := driver.find_elements(By.CSS_SELECTOR, 'input[type="file"]')) and len(found) == 2 and found,
+        60,
+        what="the two upload boxes",
+    )
+    inputs[0].send_keys(content)
+    inputs[1].send_keys(style)
+    wait_for(lambda: page_text(driver).count("your upload") == 2, 60, what="both uploads to be shown")
+
+
+def test_upload_two_pictures_stylize_and_watch_the_preview_change(app_url, pictures, tmp_path) -> None:
+    shots = os.environ.get("NST_SCREENSHOT_DIR", str(tmp_path))
+    with chromium() as driver:
+        driver.get(f"{app_url}/?output_size=128&iterations=40")
+        upload(driver, *pictures)
+        wait_for(lambda: button(driver, "Stylize").is_enabled(), 30, what="Stylize to be enabled")
+        button(driver, "Stylize").click()
+        seen: list[str] = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            seen += [src for src in result_images(driver) if src not in seen]
+            if "Download PNG" in page_text(driver):
+                break
+            if len(seen) == 2:
+                driver.save_screenshot(os.path.join(shots, "browser-mid-run.png"))
+            time.sleep(0.2)
+        text = page_text(driver)
+        driver.save_screenshot(os.path.join(shots, "browser-result.png"))
+        assert "Download PNG (128×96)" in text, text[-1500:]
+        assert "Done at step 40 of 40" in text
+        assert len(seen) >= 3, f"the preview changed only {len(seen)} times during the run"
+        assert "Traceback" not in text and "Error" not in text
+
+
+def test_stop_keeps_the_latest_picture_and_the_app_stays_responsive(app_url, pictures) -> None:
+    with chromium() as driver:
+        driver.get(f"{app_url}/?output_size=128&iterations=1000")
+        upload(driver, *pictures)
+        button(driver, "Stylize").click()
+        wait_for(
+            lambda: len(result_images(driver)) == 1 and "Step " in page_text(driver), 120, what="the first preview"
+        )
+        time.sleep(2)
+        button(driver, "Stop").click()
+        wait_for(lambda: "Stopped at step" in page_text(driver), 60, what="the run to stop")
+        text = page_text(driver)
+        assert "Download PNG (128×96)" in text and result_images(driver)
+        stopped_at = int(text.split("Stopped at step ")[1].split()[0])
+        assert 0 < stopped_at < 1000
+        time.sleep(3)  # nothing runs on after a stop
+        assert f"Stopped at step {stopped_at} " in page_text(driver)
+        assert button(driver, "Stylize").is_enabled()
