@@ -180,11 +180,12 @@ def settings_ui() -> Settings | None:
         bind=BIND,
     )
     coarse_to_fine = bar.toggle(
-        "Coarse to fine (much faster)",
+        "Coarse to fine",
         value=APP_DEFAULTS.scales != 1,
         key="coarse_to_fine",
         bind=BIND,
-        help="Optimise small first, then refine at larger sizes: " + help_text("scales"),
+        help="Optimise small first, then refine at larger sizes: the picture forms within seconds and the "
+        "style's large structures come out. Off: one size throughout, as in the paper.",
     )
     values["scales"] = 0 if coarse_to_fine else 1
     values["optimizer"] = bar.radio(

@@ -25,7 +25,7 @@ content, style, _ = inputs()
 extractor = build_extractor("caffe", last_layer="relu5_1")
 if steps == 0:
     print(json.dumps({"peak_mb": peak_rss_mb()})); raise SystemExit
-settings = Settings(optimizer=optimizer, output_size=size, iterations=steps + 1, preview_every=0)
+settings = Settings(optimizer=optimizer, output_size=size, iterations=steps + 1, preview_every=0, scales=1)
 times, last = [], None
 for progress in transfer(content, style, settings, extractor=extractor):
     if last is not None:

@@ -122,14 +122,16 @@ def _run(
 
     settings = settings.replace(preview_every=save_every)  # the progress bar needs no pictures
     latest: Image.Image | None = None
-    bar = tqdm(total=settings.iterations, unit="step", disable=quiet, dynamic_ncols=True, file=sys.stderr)
+    # tqdm's own ETA assumes equal steps; coarse-to-fine steps grow, so the engine's ETA is shown
+    bar_format = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+    bar = tqdm(total=settings.iterations, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
     run = transfer(content, style, settings)
     try:
         for progress in run:
-            bar.set_postfix(
-                content=f"{progress.content_loss:.3g}",
-                style=f"{progress.style_loss:.3g}",
-                loss=f"{progress.loss:.3g}",
+            width, height = progress.size
+            bar.set_postfix_str(
+                f"ETA {_clock(progress.eta)}, scale {progress.scale}/{progress.scales} {width}x{height}, "
+                f"content={progress.content_loss:.3g}, style={progress.style_loss:.3g}, loss={progress.loss:.3g}",
                 refresh=False,
             )
             bar.update(1)
@@ -160,6 +162,11 @@ def _run(
         return _fail(str(error), EXIT_USAGE)
     finally:
         run.close()
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
 
 
 def _check_output(output: Path) -> None:

@@ -155,3 +155,25 @@ def test_without_an_extractor_one_is_built_only_as_deep_as_needed(monkeypatch, c
         content_image, style_image, output_size=32, iterations=1, content_layers=("relu2_1",), style_layers=("relu1_1",)
     )
     assert built == ["relu2_1"]
+
+
+def test_evaluate_scores_a_picture_like_the_loop_does(caffe_extractor, content_image, style_image) -> None:
+    from nst import evaluate
+
+    settings = Settings(**SMALL, iterations=1)
+    first = next(iter(transfer(content_image, style_image, settings, extractor=caffe_extractor)))
+    score = evaluate(content_image, content_image, style_image, settings, extractor=caffe_extractor)
+    assert score["content"] == 0.0  # the content photo is its own content target
+    assert score["total"] == pytest.approx(first.loss, rel=1e-5)  # step 1 measures the starting picture
+
+
+def test_each_new_scale_starts_with_the_content_photos_fine_detail(content_image) -> None:
+    from nst.engine import _upsample
+    from nst.images import resize_longest, to_tensor
+
+    fine = to_tensor(resize_longest(content_image, 64))  # (1, 3, 48, 64)
+    coarse = to_tensor(resize_longest(content_image, 32))
+    started = _upsample(coarse, fine)
+    assert started.shape == fine.shape and 0 <= started.min() and started.max() <= 1
+    # the coarse content photo, upsampled with the detail added back, is the fine photo again
+    assert (started - fine).abs().mean() < 0.02
