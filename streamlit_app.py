@@ -119,116 +119,72 @@ def example_photo(name: str) -> Image.Image:
 # -- widgets ---------------------------------------------------------------------------
 
 
+def knob(widget, label: str, name: str, *args, **kwargs):
+    """A widget for the Settings field ``name``: its help text, and ``name`` as its key and URL parameter."""
+    return widget(label, *args, key=name, help=help_text(name), bind=BIND, **kwargs)
+
+
 def settings_ui() -> Settings | None:
     """The sidebar: every knob of the engine. Returns the Settings, or None if invalid."""
-    bar = st.sidebar
+    bar, d = st.sidebar, APP_DEFAULTS
     bar.header("Settings")
     values: dict = {}
     bar.subheader("Balance")
-    values["content_weight"] = bar.select_slider(
-        "Content weight α",
-        ALPHAS,
-        value=APP_DEFAULTS.content_weight,
-        help=help_text("content_weight"),
-        format_func=_number,
-        key="content_weight",
-        bind=BIND,
+    values["content_weight"] = knob(
+        bar.select_slider, "Content weight α", "content_weight", ALPHAS, value=d.content_weight, format_func=_number
     )
-    values["style_weight"] = bar.select_slider(
-        "Style weight β",
-        BETAS,
-        value=APP_DEFAULTS.style_weight,
-        help=help_text("style_weight"),
-        format_func=_number,
-        key="style_weight",
-        bind=BIND,
+    values["style_weight"] = knob(
+        bar.select_slider, "Style weight β", "style_weight", BETAS, value=d.style_weight, format_func=_number
     )
     if values["content_weight"] > 0:
-        bar.caption(
-            f"β/α = **{_number(values['style_weight'] / values['content_weight'])}**: higher paints more, "
-            "lower keeps more of the photo."
-        )
+        ratio = _number(values["style_weight"] / values["content_weight"])
+        bar.caption(f"β/α = **{ratio}**: higher paints more, lower keeps more of the photo.")
     else:
         bar.caption("α = 0: the photo is ignored; the result is pure texture.")
-    values["tv_weight"] = bar.select_slider(
+    values["tv_weight"] = knob(
+        bar.select_slider,
         "Smoothness (total variation)",
+        "tv_weight",
         TV_WEIGHTS,
-        value=APP_DEFAULTS.tv_weight,
-        help=help_text("tv_weight"),
+        value=d.tv_weight,
         format_func=_number,
-        key="tv_weight",
-        bind=BIND,
     )
 
     bar.subheader("Run")
-    values["iterations"] = bar.slider(
-        "Iterations",
-        10,
-        1000,
-        APP_DEFAULTS.iterations,
-        step=10,
-        help=help_text("iterations"),
-        key="iterations",
-        bind=BIND,
-    )
-    values["output_size"] = bar.select_slider(
-        "Output size (longest side, px)",
-        SIZES,
-        value=APP_DEFAULTS.output_size,
-        help=help_text("output_size"),
-        key="output_size",
-        bind=BIND,
+    values["iterations"] = knob(bar.slider, "Iterations", "iterations", 10, 1000, d.iterations, step=10)
+    values["output_size"] = knob(
+        bar.select_slider, "Output size (longest side, px)", "output_size", SIZES, value=d.output_size
     )
     coarse_to_fine = bar.toggle(
         "Coarse to fine",
-        value=APP_DEFAULTS.scales != 1,
+        value=d.scales != 1,
         key="coarse_to_fine",
         bind=BIND,
         help="Optimise small first, then refine at larger sizes: the picture forms within seconds and the "
         "style's large structures come out. Off: one size throughout, as in the paper.",
     )
     values["scales"] = 0 if coarse_to_fine else 1
-    values["optimizer"] = bar.radio(
+    values["optimizer"] = knob(
+        bar.radio,
         "Optimiser",
+        "optimizer",
         ["lbfgs", "adam"],
         horizontal=True,
         format_func={"lbfgs": "L-BFGS", "adam": "Adam"}.get,
-        help=help_text("optimizer"),
-        key="optimizer",
-        bind=BIND,
     )
     if values["optimizer"] == "adam":
-        values["learning_rate"] = bar.select_slider(
-            "Learning rate (Adam)",
-            ADAM_RATES,
-            value=0.02,
-            help=help_text("learning_rate"),
-            key="learning_rate",
-            bind=BIND,
+        values["learning_rate"] = knob(
+            bar.select_slider, "Learning rate (Adam)", "learning_rate", ADAM_RATES, value=Settings(optimizer="adam").lr
         )
-    values["init"] = bar.selectbox(
-        "Start from", list(INIT_LABELS), format_func=INIT_LABELS.get, help=help_text("init"), key="init", bind=BIND
-    )
-    values["seed"] = int(
-        bar.number_input("Seed", 0, 2**31 - 1, APP_DEFAULTS.seed, help=help_text("seed"), key="seed", bind=BIND)
-    )
+    values["init"] = knob(bar.selectbox, "Start from", "init", list(INIT_LABELS), format_func=INIT_LABELS.get)
+    values["seed"] = int(knob(bar.number_input, "Seed", "seed", 0, 2**31 - 1, d.seed))
 
     with bar.expander("Layers"):
-        values["content_layers"] = st.multiselect(
-            "Content layers",
-            VGG19_LAYERS,
-            default=list(APP_DEFAULTS.content_layers),
-            help=help_text("content_layers"),
-            key="content_layers",
-            bind=BIND,
+        values["content_layers"] = knob(
+            st.multiselect, "Content layers", "content_layers", VGG19_LAYERS, default=list(d.content_layers)
         )
-        values["style_layers"] = st.multiselect(
-            "Style layers",
-            VGG19_LAYERS,
-            default=list(APP_DEFAULTS.style_layers),
-            help=help_text("style_layers"),
-            key="style_layers",
-            bind=BIND,
+        values["style_layers"] = knob(
+            st.multiselect, "Style layers", "style_layers", VGG19_LAYERS, default=list(d.style_layers)
         )
         if values["style_layers"]:
             st.caption("Weight of each style layer (normalised to sum to 1):")
@@ -236,29 +192,13 @@ def settings_ui() -> Settings | None:
             st.slider(name, 0.0, 1.0, 1.0, 0.05, key=f"style_layer_weight_{name}", bind=BIND)
             for name in values["style_layers"]
         )
-        values["pooling"] = st.radio(
-            "Pooling", ["max", "avg"], horizontal=True, help=help_text("pooling"), key="pooling", bind=BIND
-        )
+        values["pooling"] = knob(st.radio, "Pooling", "pooling", ["max", "avg"], horizontal=True)
     with bar.expander("Network and style scale"):
-        values["weights"] = st.selectbox(
-            "VGG19 weights",
-            list(WEIGHT_LABELS),
-            format_func=WEIGHT_LABELS.get,
-            help=help_text("weights"),
-            key="weights",
-            bind=BIND,
+        values["weights"] = knob(
+            st.selectbox, "VGG19 weights", "weights", list(WEIGHT_LABELS), format_func=WEIGHT_LABELS.get
         )
-        values["style_scale"] = st.slider(
-            "Style scale",
-            0.25,
-            2.0,
-            APP_DEFAULTS.style_scale,
-            0.05,
-            help=help_text("style_scale"),
-            key="style_scale",
-            bind=BIND,
-        )
-        values["device"] = st.selectbox("Device", _devices(), help=help_text("device"), key="device", bind=BIND)
+        values["style_scale"] = knob(st.slider, "Style scale", "style_scale", 0.25, 2.0, d.style_scale, 0.05)
+        values["device"] = knob(st.selectbox, "Device", "device", _devices())
     try:
         return Settings(**values)
     except NSTError as error:
@@ -297,35 +237,28 @@ def controls_ui(ready: bool, has_result: bool) -> str | None:
     state = st.session_state
     action = state.pop("action", None)
     will_run = ready and (action in ("start", "continue") or (action is None and state.running))
-    start, stop, resume = st.columns(3)
-    start.button(
-        "Stylize",
-        type="primary",
-        disabled=not ready,
-        key="stylize",
-        width="stretch",
-        on_click=_request,
-        args=("start",),
-        help="Start a new run from the settings' starting picture",
-    )
-    stop.button(
-        "Stop",
-        disabled=not will_run,
-        key="stop",
-        width="stretch",
-        on_click=_request,
-        args=("stop",),
-        help="Stop now and keep the latest picture",
-    )
-    resume.button(
-        "Continue",
-        disabled=not (ready and (has_result or will_run)),
-        key="continue",
-        width="stretch",
-        on_click=_request,
-        args=("continue",),
-        help="Go on from the current picture with the settings as they are now (change α/β first)",
-    )
+    buttons = [  # label, key, the action it requests, disabled, help
+        ("Stylize", "stylize", "start", not ready, "Start a new run from the settings' starting picture"),
+        ("Stop", "stop", "stop", not will_run, "Stop now and keep the latest picture"),
+        (
+            "Continue",
+            "continue",
+            "continue",
+            not (ready and (has_result or will_run)),
+            "Go on from the current picture with the settings as they are now (change α/β first)",
+        ),
+    ]
+    for column, (label, key, requested, disabled, help) in zip(st.columns(3), buttons, strict=True):
+        column.button(
+            label,
+            key=key,
+            type="primary" if key == "stylize" else "secondary",
+            disabled=disabled,
+            width="stretch",
+            on_click=_request,
+            args=(requested,),
+            help=help,
+        )
     return action
 
 
