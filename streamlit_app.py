@@ -13,10 +13,13 @@ server process with ``st.cache_resource`` and shared, read-only, by every sessio
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
+import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import altair as alt
@@ -30,6 +33,7 @@ from nst import (
     FeatureExtractor,
     NSTError,
     Settings,
+    SettingsError,
     TargetCache,
     build_extractor,
     examples,
@@ -37,6 +41,10 @@ from nst import (
     transfer,
 )
 from nst.device import resolve_device
+from nst.images import resize_longest
+from nst.limits import Limits
+from nst.presets import PRESETS, preset
+from nst.runqueue import RunQueue
 from nst.settings import help_text
 from nst.targets import picture_digest
 
@@ -50,7 +58,7 @@ THUMBNAIL_SIDE = 320
 ALPHAS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
 BETAS = [0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 3000.0, 10000.0]
 TV_WEIGHTS = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
-SIZES = [128, 192, 256, 320, 384, 448, 512, 640, 768, 1024]
+SIZES = [128, 192, 256, 320, 384, 448, 512, 640, 768, 1024, 1536, 2048]
 ADAM_RATES = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2]
 WEIGHT_LABELS = {
     "caffe": "caffe: Gatys' original VGG19 (offline, 20 MB)",
@@ -58,6 +66,7 @@ WEIGHT_LABELS = {
 }
 INIT_LABELS = {"content": "the content photo", "noise": "white noise (as in the paper)", "style": "the style picture"}
 APP_DEFAULTS = Settings()  # the engine's defaults are the app's defaults
+LIMITS = Limits.from_env()  # upload size: server.maxUploadSize in .streamlit/config.toml
 BIND = "query-params"  # every setting is mirrored in the page's URL: share a link, share the configuration
 
 
@@ -95,6 +104,8 @@ class Result:
     seconds: float = 0.0
     first_preview_seconds: float | None = None
     previews: int = 0
+    queue_seconds: float = 0.0  # waited for the device before the run began
+    run_number: int = 0  # this server's count of runs on the device, in order of arrival
 
 
 # -- shared, read-only resources ------------------------------------------------------
@@ -104,6 +115,12 @@ class Result:
 def shared_extractor(weights: str, pooling: str, device: str) -> FeatureExtractor:
     """One VGG19 per (weights, pooling, device) for the whole server; it holds no user data."""
     return build_extractor(weights, pooling=pooling, device=device)
+
+
+@st.cache_resource(show_spinner=False)
+def run_queue(device: str) -> RunQueue:
+    """One fair queue per device for the whole server: runs take turns instead of competing."""
+    return RunQueue(LIMITS.runs_per_device)
 
 
 @st.cache_resource(show_spinner=False)
@@ -128,6 +145,14 @@ def settings_ui() -> Settings | None:
     """The sidebar: every knob of the engine. Returns the Settings, or None if invalid."""
     bar, d = st.sidebar, APP_DEFAULTS
     bar.header("Settings")
+    bar.selectbox(
+        "Preset",
+        list(PRESETS),
+        key="preset",
+        on_change=_apply_preset,
+        help="Sets every knob below to a named starting point: "
+        + "; ".join(f"**{name}**: {text}" for name, (text, _) in PRESETS.items()),
+    )
     values: dict = {}
     bar.subheader("Balance")
     values["content_weight"] = knob(
@@ -151,9 +176,12 @@ def settings_ui() -> Settings | None:
     )
 
     bar.subheader("Run")
-    values["iterations"] = knob(bar.slider, "Iterations", "iterations", 10, 1000, d.iterations, step=10)
+    values["iterations"] = knob(
+        bar.slider, "Iterations", "iterations", 10, LIMITS.max_iterations, d.iterations, step=10
+    )
+    sizes = [size for size in SIZES if size <= max(LIMITS.max_output_size_cpu, LIMITS.max_output_size_gpu)]
     values["output_size"] = knob(
-        bar.select_slider, "Output size (longest side, px)", "output_size", SIZES, value=d.output_size
+        bar.select_slider, "Output size (longest side, px)", "output_size", sizes, value=d.output_size
     )
     coarse_to_fine = bar.toggle(
         "Coarse to fine",
@@ -199,11 +227,24 @@ def settings_ui() -> Settings | None:
         )
         values["style_scale"] = knob(st.slider, "Style scale", "style_scale", 0.25, 2.0, d.style_scale, 0.05)
         values["device"] = knob(st.selectbox, "Device", "device", _devices())
+        values["precision"] = knob(st.radio, "Precision", "precision", ["auto", "float32", "bfloat16"], horizontal=True)
     try:
-        return Settings(**values)
+        settings = Settings(**values)
+        _check_limits(settings)
+        return settings
     except NSTError as error:
         bar.error(str(error))
         return None
+
+
+def _check_limits(settings: Settings) -> None:
+    """This server's limits (nst.limits), on top of what the engine itself accepts."""
+    device = str(resolve_device(settings.device))
+    largest = LIMITS.max_output_size(device)
+    if settings.output_size > largest:
+        raise SettingsError(f"this server makes pictures up to {largest} px on {device}; choose a smaller output size")
+    if settings.iterations > LIMITS.max_iterations:
+        raise SettingsError(f"this server runs at most {LIMITS.max_iterations} iterations at a time")
 
 
 def picture_ui(role: str, title: str, choices: list[str], load_example) -> Picture | None:
@@ -235,7 +276,8 @@ def controls_ui(ready: bool, has_result: bool) -> str | None:
     so Stop can be drawn enabled for the run that is about to start.
     """
     state = st.session_state
-    action = state.pop("action", None)
+    waiting_for = state.pop("waiting_for", None)  # a run still waiting for the device when the rerun came
+    action = state.pop("action", None) or waiting_for
     will_run = ready and (action in ("start", "continue") or (action is None and state.running))
     buttons = [  # label, key, the action it requests, disabled, help
         ("Stylize", "stylize", "start", not ready, "Start a new run from the settings' starting picture"),
@@ -264,6 +306,35 @@ def controls_ui(ready: bool, has_result: bool) -> str | None:
 
 def _request(action: str) -> None:
     st.session_state.action = action
+
+
+def _apply_preset() -> None:
+    """Write a preset's values into the sidebar's widgets (a callback: it runs before them)."""
+    state = st.session_state
+    settings = APP_DEFAULTS.replace(**preset(state.preset))
+    for name in ("content_weight", "style_weight", "tv_weight", "iterations", "output_size", "optimizer", "init",
+                 "seed", "pooling", "weights", "style_scale", "precision"):  # fmt: skip
+        state[name] = getattr(settings, name)
+    state["content_layers"], state["style_layers"] = list(settings.content_layers), list(settings.style_layers)
+    state["coarse_to_fine"] = settings.scales != 1
+    if "learning_rate" in state:
+        state["learning_rate"] = settings.lr if settings.optimizer == "adam" else Settings(optimizer="adam").lr
+    for name, weight in zip(settings.style_layers, settings.normalised_style_layer_weights, strict=True):
+        state[f"style_layer_weight_{name}"] = weight * len(settings.style_layers)
+
+
+def _safer_change(settings: Settings) -> tuple[str, dict]:
+    """What to change after a run diverged: a 10x smaller Adam step, or Adam instead of L-BFGS."""
+    if settings.optimizer == "adam":
+        rate = max([r for r in ADAM_RATES if r <= settings.lr / 10] or [ADAM_RATES[0]])
+        return f"Adam learning rate {_number(rate)}", {"learning_rate": rate}
+    return f"Adam, learning rate {_number(Settings(optimizer='adam').lr)}", {"optimizer": "adam"}
+
+
+def _continue_safer(changes: dict) -> None:
+    """Set the safer values on the sidebar's widgets (callbacks run before them), then Continue."""
+    st.session_state.update(changes)
+    st.session_state.action = "continue"
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -304,68 +375,97 @@ def run_ui(
     extractor = _extractor_ui(live, settings)
     if extractor is None:
         return
-    result = Result(
-        image=resume.image if resume is not None else content.image,
-        step=offset,
-        total=offset + steps,
-        settings=settings,
-        content=content,
-        style=style,
-        history=history,
-    )
-    state.result = result
-    state.running = True
-    started = time.perf_counter()
-    last_chart = 0.0
-    engine = transfer(
-        content.image,
-        style.image,
-        run_settings,
-        extractor=extractor,
-        cache=state.cache,
-        init_image=resume.image if resume is not None else None,
-        preview_seconds=PREVIEW_SECONDS,
-    )
-    try:
-        for progress in engine:
-            step = offset + progress.step
-            history.append(
-                {
-                    "step": step,
-                    "α·content": settings.content_weight * progress.content_loss,
-                    "β·style": settings.style_weight * progress.style_loss,
-                    "total": progress.loss,
-                }
-            )
-            result.step, result.seconds = step, time.perf_counter() - started
-            if progress.image is not None:
-                result.image = progress.image  # kept before anything is drawn: a rerun loses nothing
-                result.previews += 1
-                if result.first_preview_seconds is None:
-                    result.first_preview_seconds = result.seconds
-                live.picture.image(
-                    _fit(progress.image, DISPLAY_SIDE),
-                    output_format="JPEG",
-                    width="stretch",
-                    caption=f"step {step} of {result.total}",
+    # A slider moved while waiting reruns the script: it asks for the same run again (controls_ui).
+    state.waiting_for = "start" if resume is None else ("continue" if not live_tuning else None)
+    with _device_turn_ui(live, str(extractor.device)) as (waited, run_number):
+        state.waiting_for = None
+        result = Result(
+            image=resume.image if resume is not None else content.image,
+            step=offset,
+            total=offset + steps,
+            settings=settings,
+            content=content,
+            style=style,
+            history=history,
+            queue_seconds=waited,
+            run_number=run_number,
+        )
+        state.result = result
+        state.running = True
+        started = time.perf_counter()
+        last_chart = 0.0
+        engine = transfer(
+            content.image,
+            style.image,
+            run_settings,
+            extractor=extractor,
+            cache=state.cache,
+            init_image=resume.image if resume is not None else None,
+            preview_seconds=PREVIEW_SECONDS,
+        )
+        try:
+            for progress in engine:
+                step = offset + progress.step
+                history.append(
+                    {
+                        "step": step,
+                        "α·content": settings.content_weight * progress.content_loss,
+                        "β·style": settings.style_weight * progress.style_loss,
+                        "total": progress.loss,
+                    }
                 )
-            live.status.progress(min(1.0, step / result.total), text=_status_text(progress, step, result.total))
-            if time.perf_counter() - last_chart >= CHART_SECONDS or progress.done:
-                last_chart = time.perf_counter()
-                live.chart.altair_chart(loss_chart(history), width="stretch")
-        result.status = "done"
-    except DivergedError as error:
-        result.status, result.message = "diverged", str(error)
-        if error.last_image is not None:
-            result.image = error.last_image
-    except NSTError as error:
-        result.status, result.message = "failed", str(error)
-    except Exception as error:  # noqa: BLE001 - the page shows a message, never a traceback
-        log.exception("run failed")
-        result.status, result.message = "failed", f"the run failed unexpectedly: {error}"
+                result.step, result.seconds = step, time.perf_counter() - started
+                if progress.image is not None:
+                    result.image = progress.image  # kept before anything is drawn: a rerun loses nothing
+                    result.previews += 1
+                    if result.first_preview_seconds is None:
+                        result.first_preview_seconds = result.seconds
+                    live.picture.image(
+                        _fit(progress.image, DISPLAY_SIDE),
+                        output_format="JPEG",
+                        width="stretch",
+                        caption=f"step {step} of {result.total}",
+                    )
+                live.status.progress(min(1.0, step / result.total), text=_status_text(progress, step, result.total))
+                if time.perf_counter() - last_chart >= CHART_SECONDS or progress.done:
+                    last_chart = time.perf_counter()
+                    live.chart.altair_chart(loss_chart(history), width="stretch")
+            result.status = "done"
+        except DivergedError as error:
+            result.status, result.message = "diverged", str(error)
+            if error.last_image is not None:
+                result.image = error.last_image
+        except NSTError as error:
+            result.status, result.message = "failed", str(error)
+        except Exception as error:  # noqa: BLE001 - the page shows a message, never a traceback
+            log.exception("run failed")
+            result.status, result.message = "failed", f"the run failed unexpectedly: {error}"
+        finally:
+            engine.close()
+        state.running = False
+
+
+@contextlib.contextmanager
+def _device_turn_ui(live: Live, device: str) -> Iterator[tuple[float, int]]:
+    """Wait for this session's turn on the device, showing its place; yields (seconds waited, run number).
+
+    A Stop, a rerun or a closed tab ends the wait or the run with Streamlit's control
+    exception; the ``finally`` then gives the place or the device to the next session.
+    """
+    queue = run_queue(device)
+    ticket = queue.join(owner=st.session_state.session_tag)
+    started = time.perf_counter()
+    try:
+        while (ahead := queue.wait(ticket, timeout=0.5)) > 0:
+            live.status.info(  # an st call: a Stop or a rerun ends the wait here
+                f"Waiting for the {device}: {ahead} run{'s' if ahead > 1 else ''} ahead of yours "
+                f"({time.perf_counter() - started:.0f} s so far). It starts by itself; **Stop** leaves the queue.",
+                icon=":material/hourglass_top:",
+            )
+        queue.begin(ticket)
+        yield time.perf_counter() - started, ticket.number
     finally:
-        engine.close()
-    state.running = False
+        queue.leave(ticket)
 
 
 def _extractor_ui(live: Live, settings: Settings) -> FeatureExtractor | None:
@@ -402,6 +502,16 @@ def result_ui(live: Live, result: Result | None) -> None:
     )
     if result.message:
         st.error(result.message)
+    if result.status == "diverged":
+        safer = _safer_change(result.settings)
+        st.button(
+            f"Continue with a safer setting ({safer[0]})",
+            key="continue_safer",
+            on_click=_continue_safer,
+            args=(safer[1],),
+            icon=":material/healing:",
+            help="Goes on from the last good picture with this change made in the sidebar.",
+        )
     live.picture.image(
         _fit(result.image, DISPLAY_SIDE),
         width="stretch",
@@ -420,7 +530,10 @@ def result_ui(live: Live, result: Result | None) -> None:
         key="download",
     )
     if result.first_preview_seconds is not None:
-        st.caption(f"First picture after {result.first_preview_seconds:.1f} s; {result.previews} previews shown.")
+        st.caption(
+            f"Run {result.run_number} on this server; waited {result.queue_seconds:.1f} s for the device; "
+            f"first picture after {result.first_preview_seconds:.1f} s; {result.previews} previews shown."
+        )
     with st.expander("Settings that made this picture"):
         st.dataframe(_settings_table(result.settings), hide_index=True, width="stretch")
 
@@ -449,6 +562,7 @@ def main() -> None:
     state.setdefault("cache", TargetCache())  # this session's content and style targets
     state.setdefault("result", None)
     state.setdefault("running", False)
+    state.setdefault("session_tag", secrets.token_hex(4))  # names this session's runs in the queue
 
     st.title("Neural style transfer")
     st.caption(
@@ -484,13 +598,20 @@ def main() -> None:
 
 
 def _decoded_upload(role: str, upload) -> Picture:
-    """Decode an upload once per file (kept in the session by its file id)."""
+    """Decode an upload once per file, in memory (never written to disk).
+
+    Kept in the session by its file id, at most ``LIMITS.max_kept_side`` px (no output is
+    larger), and only the latest picture per role: a session's memory stays bounded.
+    """
     decoded = st.session_state.setdefault("decoded_uploads", {})
     key = (role, upload.file_id)
     if key not in decoded:
-        if len(decoded) >= 8:  # a session keeps only its recent uploads
-            decoded.clear()
-        decoded[key] = Picture.of(upload.name, load_image(upload.getvalue(), name=upload.name), "your upload")
+        image = load_image(upload.getvalue(), name=upload.name)
+        if max(image.size) > LIMITS.max_kept_side:
+            image = resize_longest(image, LIMITS.max_kept_side)
+        for old in [k for k in decoded if k[0] == role]:
+            del decoded[old]
+        decoded[key] = Picture.of(upload.name, image, "your upload")
     return decoded[key]
 
 

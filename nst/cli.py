@@ -19,6 +19,7 @@ from PIL import Image
 
 from nst.errors import DivergedError, NSTError
 from nst.layers import VGG19_LAYERS
+from nst.presets import PRESETS, preset
 from nst.settings import Settings
 
 log = logging.getLogger("nst")
@@ -52,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also save the picture every N steps (the engine's preview_every)",
     )
     parser.add_argument("--save-dir", help="folder for those pictures (default: OUTPUT's name + _steps)")
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="start from a named set of settings; options given too override it: "
+        + "; ".join(f"{name}: {text}" for name, (text, _) in PRESETS.items()),
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     group = parser.add_argument_group("settings")
@@ -101,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    changes = {**(preset(args.preset) if args.preset else {}), **changes}
     output = Path(args.output)
     try:
         settings = Settings(**changes)

@@ -43,3 +43,38 @@ def resolve_device(name: str = "auto") -> torch.device:
 def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """The dtype VGG19's convolutions run in: ``"auto"`` picks bfloat16 where it is fast.
+
+    Targets, losses, gradients and the picture always stay float32; only the network's
+    forward and backward pass run in the lower precision (``torch.autocast``).
+    """
+    if name == "float32":
+        return torch.float32
+    if name == "bfloat16":
+        return torch.bfloat16
+    if name != "auto":
+        raise SettingsError(f"unknown precision {name!r}; use auto, float32 or bfloat16")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    if device.type == "cpu" and cpu_has_fast_bfloat16():
+        return torch.bfloat16
+    return torch.float32  # mps, and processors that would emulate bfloat16 slowly
+
+
+def cpu_has_fast_bfloat16() -> bool:
+    """Whether this processor does bfloat16 arithmetic natively (AVX512-BF16 or AMX).
+
+    Without such units oneDNN emulates bfloat16, which is slower than float32.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass  # not Linux: be conservative
+    return False

@@ -21,28 +21,31 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst.errors import ImageLoadError
+from nst.limits import Limits
 
 log = logging.getLogger(__name__)
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Image.Image
 
-MAX_INPUT_PIXELS = 40_000_000  # a 40-megapixel photo decodes to 120 MB of RGB; larger JPEGs decode reduced
 READABLE = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 
 
-def load_image(source: ImageSource, *, max_pixels: int = MAX_INPUT_PIXELS, name: str | None = None) -> Image.Image:
+def load_image(source: ImageSource, *, max_pixels: int | None = None, name: str | None = None) -> Image.Image:
     """Decode ``source`` into an RGB PIL image.
 
     Args:
         source: a path, the file's bytes, a binary file object, or a PIL image.
         max_pixels: pictures with more pixels are decoded at a reduced size where the
-            format allows it (JPEG), and refused otherwise.
+            format allows it (JPEG), and refused otherwise. Default: ``Limits.from_env()``,
+            40 megapixels (120 MB of RGB) unless ``NST_MAX_INPUT_MEGAPIXELS`` says otherwise.
         name: what to call the picture in error messages (defaults to the path).
 
     Raises:
         ImageLoadError: empty, truncated, not a picture, too large, or an unusable mode.
     """
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "the picture")
+    if max_pixels is None:
+        max_pixels = Limits.from_env().max_input_pixels
     if isinstance(source, Image.Image):
         image = source
     else:

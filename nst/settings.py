@@ -19,6 +19,7 @@ from nst.layers import canonical_layers
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")
 POOLINGS = ("max", "avg")
+PRECISIONS = ("auto", "float32", "bfloat16")
 WEIGHT_SOURCES = ("caffe", "torchvision")  # or a path to a state-dict file
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}  # pixels live in [0, 1]
 MIN_OUTPUT_SIZE = 32  # below this the deepest layers see fewer than 2x2 positions
@@ -79,6 +80,12 @@ class Settings:
         "max", "VGG19's pooling: max (as trained) or avg (Gatys et al.: smoother gradients)", choices=POOLINGS
     )
     device: str = _knob("auto", "auto picks cuda, then mps, then cpu; or name one (cpu, cuda, cuda:1, mps)")
+    precision: str = _knob(
+        "auto",
+        "arithmetic inside VGG19: auto uses bfloat16 where the processor has fast bfloat16 units "
+        "(about 2x faster, half the memory), else float32",
+        choices=PRECISIONS,
+    )
     preview_every: int = _knob(10, "hand back the current picture every N steps (0: only at the end)")
 
     def __post_init__(self) -> None:
@@ -107,6 +114,7 @@ class Settings:
         _choice(self, "optimizer", OPTIMIZERS)
         _choice(self, "init", INITS)
         _choice(self, "pooling", POOLINGS)
+        _choice(self, "precision", PRECISIONS)
         if self.learning_rate is not None:
             lr = _number(self, "learning_rate")
             if lr <= 0:

@@ -30,8 +30,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(log_path: Path, *extra: str) -> Iterator[str]:
-    """``streamlit run streamlit_app.py`` on a free local port; yields its URL."""
+def streamlit_server(log_path: Path, *extra: str, facts: dict | None = None) -> Iterator[str]:
+    """``streamlit run streamlit_app.py`` on a free local port; yields its URL.
+
+    ``facts``, when given, receives the server's ``pid``.
+    """
     port = free_port()
     command = [
         sys.executable,
@@ -53,6 +56,8 @@ def streamlit_server(log_path: Path, *extra: str) -> Iterator[str]:
     ]
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        if facts is not None:
+            facts["pid"] = server.pid
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 90
@@ -94,6 +99,9 @@ def chromium(width: int = 1600, height: int = 1100) -> Iterator[object]:
         "--disable-component-update",
         "--disable-sync",
         "--disable-quic",
+        "--disable-background-timer-throttling",  # tabs in the background keep their sessions going
+        "--disable-renderer-backgrounding",
+        "--disable-backgrounding-occluded-windows",
         "--no-first-run",
         f"--window-size={width},{height}",
         f"--user-data-dir={profile}",
@@ -144,3 +152,9 @@ def page_text(driver) -> str:
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.TAG_NAME, "body").text
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """A process's resident memory now and at its peak, in MB (Linux)."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024

@@ -192,3 +192,95 @@ def test_invalid_settings_are_explained_and_block_the_run() -> None:
     assert not app.exception
     assert any("at least one content layer or one style layer" in e.value for e in app.sidebar.error)
     assert app.button(key="stylize").disabled
+
+
+def interrupting_transfer(monkeypatch, after: int, then) -> dict:
+    """Make nst.transfer call ``then()`` (which reruns the script) after ``after`` records, once.
+
+    This is what Stop or a moved slider does to a real run: Streamlit raises its rerun
+    exception inside the loop at the next st call.
+    """
+    real, seen = nst.transfer, {"records": 0, "closed": 0, "interrupted": False}
+
+    def wrapped(*args, **kwargs):
+        engine = real(*args, **kwargs)
+        try:
+            for progress in engine:
+                seen["records"] += 1
+                yield progress
+                if not seen["interrupted"] and progress.step == after:
+                    seen["interrupted"] = True
+                    then()
+        finally:
+            seen["closed"] += 1
+            engine.close()
+
+    monkeypatch.setattr(nst, "transfer", wrapped)
+    return seen
+
+
+def test_stop_mid_run_keeps_the_latest_picture_and_frees_the_device(monkeypatch) -> None:
+    def press_stop() -> None:
+        st.session_state.action = "stop"  # what the Stop button's callback records
+        st.rerun()
+
+    seen = interrupting_transfer(monkeypatch, after=4, then=press_stop)
+    app = stylize(small_app(iterations=30))
+    assert not app.exception and not app.error
+    result = app.session_state.result
+    assert result.status == "stopped" and result.step == 4 and seen["closed"] == 1
+    assert max(result.image.size) == 128 and app.download_button  # the last preview, downloadable
+    assert not app.session_state.running and not app.button(key="stylize").disabled
+    import streamlit_app
+
+    queue = streamlit_app.run_queue("cpu")
+    assert queue.running == 0 and queue.waiting == 0  # the device is free for the next session
+
+
+def test_a_rerun_mid_run_goes_on_from_the_latest_picture_to_the_planned_end(monkeypatch) -> None:
+    seen = interrupting_transfer(monkeypatch, after=3, then=st.rerun)  # e.g. a slider moved
+    app = stylize(small_app(iterations=10))
+    assert not app.exception and not app.error
+    result = app.session_state.result
+    assert result.status == "done" and result.step == result.total == 10
+    assert [h["step"] for h in result.history] == list(range(1, 11))  # one curve, no restart
+    assert seen["closed"] == 2  # the interrupted run was closed, then the continuation
+
+
+def test_a_diverged_run_offers_a_safer_setting_and_continues_from_the_last_good_picture(monkeypatch) -> None:
+    import nst.engine
+
+    real, calls = nst.engine.style_loss, {"n": 0}
+
+    def breaks_at_step_4_once(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs) * (float("nan") if calls["n"] == 4 else 1.0)
+
+    monkeypatch.setattr(nst.engine, "style_loss", breaks_at_step_4_once)
+    app = small_app()
+    app.radio(key="optimizer").set_value("adam")
+    app.run()
+    app.select_slider(key="learning_rate").set_value(0.2)
+    stylize(app)
+    assert app.session_state.result.status == "diverged"
+    safer = app.button(key="continue_safer")
+    assert "learning rate 0.02" in safer.label
+    safer.click()
+    app.run()
+    assert not app.exception and not app.error
+    assert app.select_slider(key="learning_rate").value == 0.02
+    result = app.session_state.result
+    assert result.status == "done" and result.settings.lr == 0.02 and result.step == 3 + 10
+
+
+def test_a_preset_sets_the_knobs_and_the_page_url() -> None:
+    app = AppTest.from_file(APP, default_timeout=240).run()
+    app.selectbox(key="preset").set_value("Gatys 2015").run()
+    assert not app.exception and not app.error
+    assert app.select_slider(key="style_weight").value == 100.0
+    assert app.session_state["init"] == "noise" and app.radio(key="pooling").value == "avg"
+    assert app.slider(key="iterations").value == 500 and not app.toggle(key="coarse_to_fine").value
+    assert "noise" in app.query_params["init"]  # a link to this page opens the same configuration
+    app.selectbox(key="preset").set_value("fast CPU preview").run()
+    assert app.select_slider(key="output_size").value == 256 and app.session_state["init"] == "content"
+    assert app.select_slider(key="style_weight").value == 30.0 and app.toggle(key="coarse_to_fine").value

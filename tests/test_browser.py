@@ -83,7 +83,11 @@ def test_stop_keeps_the_latest_picture_and_the_app_stays_responsive(app_url, pic
         )
         time.sleep(2)
         button(driver, "Stop").click()
-        wait_for(lambda: "Stopped at step" in page_text(driver), 60, what="the run to stop")
+        wait_for(  # the page streams in: wait for the status and the download below it
+            lambda: "Stopped at step" in (text := page_text(driver)) and "Download PNG" in text,
+            60,
+            what="the run to stop",
+        )
         text = page_text(driver)
         assert "Download PNG (128×96)" in text and result_images(driver)
         stopped_at = int(text.split("Stopped at step ")[1].split()[0])

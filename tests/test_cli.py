@@ -135,3 +135,12 @@ def test_a_diverging_run_saves_the_last_good_picture_and_exits_1(pictures, tmp_p
     err = capsys.readouterr().err
     assert "diverged at step 3" in err and "last good picture is saved" in err
     assert Image.open(out).size == (32, 24)
+
+
+def test_a_preset_sets_the_settings_and_options_given_too_win(monkeypatch) -> None:
+    from nst import cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_run", lambda content, style, settings, *rest, **kw: seen.setdefault("s", settings) and 0)
+    assert cli.main(["a.png", "b.png", "-o", "out.png", "--preset", "bold", "--size", "128"]) == 0
+    assert seen["s"].style_weight == 300.0 and seen["s"].output_size == 128

@@ -71,6 +71,13 @@ def test_new_weights_reuse_every_target_and_new_layers_do_not(caffe_extractor, c
     for changes in ({"style_weight": 1000.0}, {"content_weight": 0.1}, {"tv_weight": 5.0}, {"optimizer": "adam"}):
         stylize(content_image, style_image, settings.replace(**changes), extractor=caffe_extractor, cache=cache)
     assert cache.computed == 2  # live tuning computes no target again
-    stylize(content_image, style_image, settings.replace(style_layers=("relu1_1",)), extractor=caffe_extractor,
-            cache=cache)
+    stylize(
+        content_image, style_image, settings.replace(style_layers=("relu1_1",)), extractor=caffe_extractor, cache=cache
+    )
     assert cache.computed == 3  # only the style targets were new
+
+
+def test_paced_previews_start_with_the_first_step(caffe_extractor, content_image, style_image) -> None:
+    settings = Settings(output_size=64, iterations=4, preview_every=0)
+    records = list(transfer(content_image, style_image, settings, extractor=caffe_extractor, preview_seconds=60))
+    assert [r.step for r in records if r.image is not None] == [1, 4]  # the first at once, then the last

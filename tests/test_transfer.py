@@ -160,9 +160,11 @@ def test_without_an_extractor_one_is_built_only_as_deep_as_needed(monkeypatch, c
 def test_evaluate_scores_a_picture_like_the_loop_does(caffe_extractor, content_image, style_image) -> None:
     from nst import evaluate
 
-    settings = Settings(**SMALL, iterations=1)
+    settings = Settings(**SMALL, iterations=1, precision="float32")
     first = next(iter(transfer(content_image, style_image, settings, extractor=caffe_extractor)))
-    score = evaluate(content_image, content_image, style_image, settings, extractor=caffe_extractor)
+    score = evaluate(
+        content_image, content_image, style_image, settings.replace(precision="bfloat16"), extractor=caffe_extractor
+    )  # evaluate always scores in float32
     assert score["content"] == 0.0  # the content photo is its own content target
     assert score["total"] == pytest.approx(first.loss, rel=1e-5)  # step 1 measures the starting picture
 
@@ -177,3 +179,26 @@ def test_each_new_scale_starts_with_the_content_photos_fine_detail(content_image
     assert started.shape == fine.shape and 0 <= started.min() and started.max() <= 1
     # the coarse content photo, upsampled with the detail added back, is the fine photo again
     assert (started - fine).abs().mean() < 0.02
+
+
+def test_bfloat16_follows_the_float32_loss_curve(caffe_extractor, content_image, style_image) -> None:
+    curves = {
+        p: [r.loss for r in run(content_image, style_image, caffe_extractor, iterations=15, precision=p)]
+        for p in ("float32", "bfloat16")
+    }
+    assert curves["bfloat16"] != curves["float32"]  # it really ran in the other precision
+    assert curves["bfloat16"][0] == pytest.approx(curves["float32"][0], rel=0.02)
+    assert curves["bfloat16"][-1] == pytest.approx(curves["float32"][-1], rel=0.15)
+    assert curves["bfloat16"][-1] < 0.5 * curves["bfloat16"][0]
+
+
+@pytest.mark.parametrize(("fast", "expected"), [(True, "bfloat16"), (False, "float32")])
+def test_auto_precision_uses_bfloat16_only_where_the_processor_is_fast_at_it(monkeypatch, fast, expected) -> None:
+    import torch
+
+    from nst import device
+
+    monkeypatch.setattr(device, "cpu_has_fast_bfloat16", lambda: fast)
+    assert device.resolve_precision("auto", torch.device("cpu")) == getattr(torch, expected)
+    assert device.resolve_precision("float32", torch.device("cpu")) == torch.float32
+    assert device.resolve_precision("auto", torch.device("mps")) == torch.float32
