@@ -14,6 +14,7 @@ server process with ``st.cache_resource`` and shared, read-only, by every sessio
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import re
@@ -47,6 +48,7 @@ from nst.presets import PRESETS, preset
 from nst.runqueue import RunQueue
 from nst.settings import help_text
 from nst.targets import picture_digest
+from nst.timelapse import timelapse
 
 log = logging.getLogger("streamlit_app")
 
@@ -55,6 +57,7 @@ PREVIEW_SECONDS = 0.5  # at most two preview pictures a second reach the browser
 CHART_SECONDS = 1.0  # and at most one chart update
 DISPLAY_SIDE = 768  # previews are sent at most this large; downloads are full size
 THUMBNAIL_SIDE = 320
+TIMELAPSE_SIDE, MAX_FRAMES = 384, 120  # the timelapse's size and length (about 50 MB per session at most)
 ALPHAS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
 BETAS = [0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 3000.0, 10000.0]
 TV_WEIGHTS = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
@@ -64,7 +67,13 @@ WEIGHT_LABELS = {
     "caffe": "caffe: Gatys' original VGG19 (offline, 20 MB)",
     "torchvision": "torchvision: ImageNet VGG19 (downloads 548 MB once)",
 }
-INIT_LABELS = {"content": "the content photo", "noise": "white noise (as in the paper)", "style": "the style picture"}
+COLOUR_LABELS = {"off": "no", "luminance": "style only the brightness", "histogram": "recolour the style first"}
+INIT_LABELS = {
+    "content": "the content photo",
+    "noise": "white noise (as in the paper)",
+    "style": "the style picture",
+    "image": "a picture you upload",
+}
 APP_DEFAULTS = Settings()  # the engine's defaults are the app's defaults
 LIMITS = Limits.from_env()  # upload size: server.maxUploadSize in .streamlit/config.toml
 BIND = "query-params"  # every setting is mirrored in the page's URL: share a link, share the configuration
@@ -78,10 +87,16 @@ class Picture:
     image: Image.Image
     credit: str = ""
     digest: str = ""
+    blended: tuple[Image.Image, ...] = ()  # more style pictures blended with this one
 
     @classmethod
     def of(cls, name: str, image: Image.Image, credit: str = "") -> Picture:
         return cls(name, image, credit, picture_digest(image))
+
+    @property
+    def images(self) -> Image.Image | list[Image.Image]:
+        """What the engine takes: this picture, or it and the pictures blended with it."""
+        return [self.image, *self.blended] if self.blended else self.image
 
     def same_as(self, other: Picture) -> bool:
         """Same pixels. (Not ==: each rerun of the script defines this class anew.)"""
@@ -104,6 +119,7 @@ class Result:
     seconds: float = 0.0
     first_preview_seconds: float | None = None
     previews: int = 0
+    frames: list[tuple[int, Image.Image]] = field(default_factory=list)  # (step, small preview): the timelapse
     queue_seconds: float = 0.0  # waited for the device before the run began
     run_number: int = 0  # this server's count of runs on the device, in order of arrival
 
@@ -175,6 +191,10 @@ def settings_ui() -> Settings | None:
         format_func=_number,
     )
 
+    values["preserve_colour"] = knob(
+        bar.radio, "Keep the photo's colours", "preserve_colour", list(COLOUR_LABELS), format_func=COLOUR_LABELS.get
+    )
+
     bar.subheader("Run")
     values["iterations"] = knob(
         bar.slider, "Iterations", "iterations", 10, LIMITS.max_iterations, d.iterations, step=10
@@ -205,6 +225,7 @@ def settings_ui() -> Settings | None:
             bar.select_slider, "Learning rate (Adam)", "learning_rate", ADAM_RATES, value=Settings(optimizer="adam").lr
         )
     values["init"] = knob(bar.selectbox, "Start from", "init", list(INIT_LABELS), format_func=INIT_LABELS.get)
+    start_ready = _start_picture_ui(bar) if values["init"] == "image" else True
     values["seed"] = int(knob(bar.number_input, "Seed", "seed", 0, 2**31 - 1, d.seed))
 
     with bar.expander("Layers"):
@@ -231,10 +252,26 @@ def settings_ui() -> Settings | None:
     try:
         settings = Settings(**values)
         _check_limits(settings)
-        return settings
+        return settings if start_ready else None
     except NSTError as error:
         bar.error(str(error))
         return None
+
+
+def _start_picture_ui(bar) -> bool:
+    """The upload box for a picture of one's own to start from; True once there is one."""
+    state = st.session_state
+    state.start_picture = None
+    upload = bar.file_uploader("Starting picture", type=UPLOAD_TYPES, key="start_upload")
+    if upload is None:
+        bar.info("Drop the picture to start from here.")
+        return False
+    try:
+        state.start_picture = _decoded_upload("start", upload)
+    except NSTError as error:
+        bar.error(str(error))
+        return False
+    return True
 
 
 def _check_limits(settings: Settings) -> None:
@@ -267,6 +304,38 @@ def picture_ui(role: str, title: str, choices: list[str], load_example) -> Pictu
         picture = _example_picture(role, example, load_example)
     st.image(_fit(picture.image, THUMBNAIL_SIDE), caption=picture.credit or picture.name, width="stretch")
     return picture
+
+
+def blend_ui(style: Picture | None) -> tuple[Picture | None, tuple[float, ...] | None]:
+    """More style pictures to blend with the first, one weight slider each.
+
+    Returns the style (carrying the blended pictures, its digest covering all of them) and
+    the blend weights, or ``(style, None)`` when only one picture is used.
+    """
+    with st.expander("Blend more styles"):
+        uploads = st.file_uploader(
+            "Drop more style pictures here", type=UPLOAD_TYPES, accept_multiple_files=True, key="blend_uploads"
+        )
+        if style is None or not uploads:
+            st.caption("Each picture added here gets a weight; the styles mix in those proportions.")
+            return style, None
+        weights = [st.slider(f"Weight of {style.name}", 0.0, 1.0, 1.0, 0.05, key="blend_weight_0")]
+        pictures = []
+        for index, upload in enumerate(uploads, start=1):
+            try:
+                picture = _decoded_upload(f"blend{index}", upload)
+            except NSTError as error:
+                st.error(str(error))
+                continue
+            pictures.append(picture)
+            st.image(_fit(picture.image, 96), width=96)
+            weights.append(st.slider(f"Weight of {upload.name}", 0.0, 1.0, 1.0, 0.05, key=f"blend_weight_{index}"))
+        if not pictures or sum(weights) <= 0:
+            return style, None
+        digest = "+".join([style.digest, *(p.digest for p in pictures)])
+        name = f"{style.name} + {len(pictures)} more"
+        blended = Picture(name, style.image, style.credit, digest, tuple(p.image for p in pictures))
+        return blended, tuple(weights[: len(pictures) + 1])
 
 
 def controls_ui(ready: bool, has_result: bool) -> str | None:
@@ -387,6 +456,7 @@ def run_ui(
             content=content,
             style=style,
             history=history,
+            frames=list(resume.frames) if resume is not None else [],
             queue_seconds=waited,
             run_number=run_number,
         )
@@ -396,11 +466,11 @@ def run_ui(
         last_chart = 0.0
         engine = transfer(
             content.image,
-            style.image,
+            style.images,
             run_settings,
             extractor=extractor,
             cache=state.cache,
-            init_image=resume.image if resume is not None else None,
+            init_image=resume.image if resume is not None else _start_image(settings),
             preview_seconds=PREVIEW_SECONDS,
         )
         try:
@@ -418,6 +488,7 @@ def run_ui(
                 if progress.image is not None:
                     result.image = progress.image  # kept before anything is drawn: a rerun loses nothing
                     result.previews += 1
+                    _add_frame(result.frames, step, progress.image)
                     if result.first_preview_seconds is None:
                         result.first_preview_seconds = result.seconds
                     live.picture.image(
@@ -529,6 +600,16 @@ def result_ui(live: Live, result: Result | None) -> None:
         on_click="ignore",
         key="download",
     )
+    if len(result.frames) > 1:
+        st.download_button(
+            f"Download timelapse (animated WebP, {len(result.frames)} frames)",
+            functools.partial(timelapse, list(result.frames), format="webp"),  # made when clicked
+            file_name=_file_name(result).removesuffix(".png") + "-timelapse.webp",
+            mime="image/webp",
+            icon=":material/animated_images:",
+            on_click="ignore",
+            key="download_timelapse",
+        )
     if result.first_preview_seconds is not None:
         st.caption(
             f"Run {result.run_number} on this server; waited {result.queue_seconds:.1f} s for the device; "
@@ -575,6 +656,9 @@ def main() -> None:
         content = picture_ui("content", "1 · Content photo", list(examples.PHOTOS), example_photo)
     with style_column:
         style = picture_ui("style", "2 · Style picture", list(examples.STYLES), example_style)
+        style, blend = blend_ui(style)
+    if settings is not None and blend is not None:
+        settings = settings.replace(style_blend=blend)
     with result_column:
         st.subheader("3 · Result")
         ready = settings is not None and content is not None and style is not None
@@ -595,6 +679,19 @@ def main() -> None:
 
 
 # -- small helpers -----------------------------------------------------------------------------
+
+
+def _start_image(settings: Settings) -> Image.Image | None:
+    """The uploaded starting picture, when the run starts from one."""
+    start = st.session_state.get("start_picture")
+    return start.image if settings.init == "image" and start is not None else None
+
+
+def _add_frame(frames: list[tuple[int, Image.Image]], step: int, image: Image.Image) -> None:
+    """Keep a small copy of a preview for the timelapse; past MAX_FRAMES, every other one."""
+    frames.append((step, _fit(image, TIMELAPSE_SIDE)))
+    if len(frames) > MAX_FRAMES:
+        frames[:] = frames[:-1][::2] + frames[-1:]
 
 
 def _decoded_upload(role: str, upload) -> Picture:

@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Layer names: " + ", ".join(VGG19_LAYERS) + " (Keras names such as block4_conv2 work too).",
     )
     parser.add_argument("content", help="the photo whose structure is kept")
-    parser.add_argument("style", help="the picture whose style is taken")
+    parser.add_argument(
+        "style", nargs="+", help="the picture whose style is taken; several blend (weights: --style-blend)"
+    )
     parser.add_argument("-o", "--output", required=True, help="where to save the result (.png, .jpg or .webp)")
     parser.add_argument(
         "--save-every",
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start from a named set of settings; options given too override it: "
         + "; ".join(f"{name}: {text}" for name, (text, _) in PRESETS.items()),
     )
+    parser.add_argument("--init-image", metavar="PICTURE", help="start from this picture (sets --init image)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     group = parser.add_argument_group("settings")
@@ -109,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
     changes = {**(preset(args.preset) if args.preset else {}), **changes}
+    if args.init_image:
+        changes["init"] = "image"
     output = Path(args.output)
     try:
         settings = Settings(**changes)
@@ -118,11 +123,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NSTError as error:
         return _fail(str(error), EXIT_USAGE)
     save_dir = Path(args.save_dir) if args.save_dir else output.with_name(output.stem + "_steps")
-    return _run(args.content, args.style, settings, output, args.save_every, save_dir, quiet=args.quiet)
+    return _run(
+        args.content, args.style, settings, output, args.save_every, save_dir, quiet=args.quiet, init=args.init_image
+    )
 
 
 def _run(
-    content: str, style: str, settings: Settings, output: Path, save_every: int, save_dir: Path, *, quiet: bool
+    content: str,
+    style: list[str],
+    settings: Settings,
+    output: Path,
+    save_every: int,
+    save_dir: Path,
+    *,
+    quiet: bool,
+    init: str | None = None,
 ) -> int:
     from tqdm import tqdm  # imported late: --help stays fast
 
@@ -133,7 +148,7 @@ def _run(
     # tqdm's own ETA assumes equal steps; coarse-to-fine steps grow, so the engine's ETA is shown
     bar_format = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
     bar = tqdm(total=settings.iterations, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
-    run = transfer(content, style, settings)
+    run = transfer(content, style[0] if len(style) == 1 else style, settings, init_image=init)
     try:
         for progress in run:
             width, height = progress.size

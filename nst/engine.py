@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from nst import colour
 from nst.device import resolve_device, resolve_precision
 from nst.errors import DivergedError, ImageLoadError, SettingsError
 from nst.features import FeatureExtractor, build_extractor
@@ -75,7 +76,7 @@ def min_side(layers: tuple[str, ...]) -> int:
 
 def transfer(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     settings: Settings | None = None,
     *,
     extractor: FeatureExtractor | None = None,
@@ -87,7 +88,8 @@ def transfer(
 
     Args:
         content: the photo whose structure is kept (path, bytes, file or PIL image).
-        style: the picture whose textures are taken; any size and aspect ratio.
+        style: the picture whose textures are taken; any size and aspect ratio. A list or
+            tuple of pictures blends their styles (``settings.style_blend`` weighs them).
         settings: every knob; the defaults when ``None``.
         extractor: a prepared VGG19 (shared between runs); built from the settings'
             weights when ``None``. When given, the run uses the extractor's device.
@@ -107,9 +109,10 @@ def transfer(
     settings = settings or Settings()
     started = time.perf_counter()
     layers = settings.content_layers + settings.style_layers
-    content_image = load_image(content, name="the content picture")
-    style_image = load_image(style, name="the style picture")
-    start_image = load_image(init_image, name="the starting picture") if init_image is not None else None
+    if settings.init == "image" and init_image is None:
+        raise SettingsError("init 'image' needs a starting picture: pass init_image (--init-image on the command line)")
+    inputs = _inputs(settings, content, style, init_image)
+    content_image, style_images, start_image, present = (inputs.content, inputs.styles, inputs.start, inputs.present)
     if extractor is None:
         extractor = build_extractor(
             settings.weights,
@@ -120,7 +123,6 @@ def transfer(
     cache = cache if cache is not None else TargetCache()
     plan = plan_scales(settings)
     _check_size(scaled_size(content_image.size, plan[0].size), "content", layers)
-    digests = (picture_digest(content_image), picture_digest(style_image))
     work_left = sum(s.steps * math.prod(scaled_size(content_image.size, s.size)) for s in plan)  # for the ETA
     work_done, optimising = 0.0, 0.0
     step, last_preview = 0, -math.inf  # with preview_seconds, the first step always brings a picture
@@ -129,10 +131,10 @@ def transfer(
 
     for index, scale in enumerate(plan, start=1):
         content_t = to_tensor(resize_longest(content_image, scale.size), extractor.device)  # (1, 3, H, W)
-        targets = _targets(extractor, cache, settings, content_t, style_image, scale, digests)
+        targets = _targets(extractor, cache, settings, content_t, inputs, scale)
         height, width = content_t.shape[-2:]
         if image is None:
-            image = _initial_image(settings, content_t, style_image, start_image)
+            image = _initial_image(settings, content_t, style_images[0], start_image)
         else:
             image = _upsample(image.detach(), content_t)
         image.requires_grad_(True)
@@ -153,7 +155,7 @@ def transfer(
                         f"the optimisation diverged at step {step} ({what}); lower the learning rate or the "
                         "weights, or use lbfgs",
                         step=step,
-                        last_image=to_pil(good) if good is not None else None,
+                        last_image=present(good) if good is not None else None,
                     )
                 last_good = before
                 with torch.no_grad():
@@ -184,7 +186,7 @@ def transfer(
                     size=(int(width), int(height)),
                     scale=index,
                     scales=len(plan),
-                    image=to_pil(image) if due else None,
+                    image=present(image) if due else None,
                 )
         finally:
             # A stopped run (GeneratorExit) ends here too; closing the generator then clears
@@ -193,32 +195,89 @@ def transfer(
     log.debug("run ended after %.1f s", time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """A run's pictures, decoded and prepared for ``settings.preserve_colour``."""
+
+    content: Image.Image
+    styles: tuple[Image.Image, ...]
+    start: Image.Image | None
+    present: Callable[[torch.Tensor], Image.Image]  # the optimised tensor -> the picture a user sees
+    digests: tuple[str, tuple[str, ...]]  # content, each style: the target cache's keys
+
+
+def _inputs(
+    settings: Settings,
+    content: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
+    start: ImageSource | None,
+) -> _Inputs:
+    content_image = load_image(content, name="the content picture")
+    sources = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not sources:
+        raise SettingsError("give at least one style picture")
+    names = ["the style picture"] if len(sources) == 1 else [f"style picture {n}" for n in range(1, len(sources) + 1)]
+    styles = [load_image(source, name=name) for source, name in zip(sources, names, strict=True)]
+    if settings.style_blend is not None and len(settings.style_blend) != len(styles):
+        raise SettingsError(f"style_blend has {len(settings.style_blend)} weights for {len(styles)} style pictures")
+    start_image = load_image(start, name="the starting picture") if start is not None else None
+    present: Callable[[torch.Tensor], Image.Image] = to_pil
+    if settings.preserve_colour == "histogram":
+        styles = [colour.match_colour(picture, content_image) for picture in styles]
+    elif settings.preserve_colour == "luminance":
+        photo, chroma_at = content_image, {}
+
+        def present(picture: torch.Tensor) -> Image.Image:
+            grey = to_pil(picture)
+            if grey.size not in chroma_at:  # the photo's colours at this scale, resized once
+                chroma_at.clear()
+                chroma_at[grey.size] = photo.resize(grey.size, Image.Resampling.LANCZOS)
+            return colour.with_content_colour(grey, chroma_at[grey.size])
+
+        styles = [colour.matched_luminance(picture, content_image) for picture in styles]
+        start_image = colour.luminance(start_image) if start_image is not None else None
+        content_image = colour.luminance(content_image)
+    digests = (picture_digest(content_image), tuple(picture_digest(picture) for picture in styles))
+    return _Inputs(content_image, tuple(styles), start_image, present, digests)
+
+
 def _targets(
     extractor: FeatureExtractor,
     cache: TargetCache,
     settings: Settings,
     content_t: torch.Tensor,
-    style_image: Image.Image,
+    inputs: _Inputs,
     scale: Scale,
-    digests: tuple[str, str],
 ) -> Targets:
-    """Content features and style Gram matrices at this scale, from the cache if there."""
+    """Content features and style Gram matrices at this scale, from the cache if there.
+
+    Several style pictures blend into one target per layer: ``sum_k w_k G_k`` with the
+    blend weights normalised to sum to 1 (as jcjohnson's neural-style blends them).
+    """
     network = network_key(extractor)
     style_size = round(scale.size * settings.style_scale)
     shortest = min_side(settings.content_layers + settings.style_layers)
-
-    def style_tensor() -> torch.Tensor:
-        return to_tensor(fit_style(style_image, style_size, shortest), extractor.device)
-
     content = cache.get(
-        ("content", digests[0], scale.size, settings.content_layers, network),
+        ("content", inputs.digests[0], scale.size, settings.content_layers, network),
         lambda: content_features(extractor, content_t, settings.content_layers),
     )
-    grams = cache.get(
-        ("style", digests[1], style_size, shortest, settings.style_layers, network),
-        lambda: style_grams(extractor, style_tensor(), settings.style_layers),
-    )
-    return Targets(content=content, style_grams=grams)
+    per_style = [
+        cache.get(
+            ("style", digest, style_size, shortest, settings.style_layers, network),
+            lambda picture=picture: style_grams(
+                extractor, to_tensor(fit_style(picture, style_size, shortest), extractor.device), settings.style_layers
+            ),
+        )
+        for picture, digest in zip(inputs.styles, inputs.digests[1], strict=True)
+    ]
+    if len(per_style) == 1:
+        return Targets(content=content, style_grams=per_style[0])
+    weights = settings.normalised_style_blend(len(per_style))
+    blended = {
+        layer: sum(weight * grams[layer] for weight, grams in zip(weights, per_style, strict=True))
+        for layer in settings.style_layers
+    }
+    return Targets(content=content, style_grams=blended)
 
 
 def _closure(
@@ -256,7 +315,7 @@ def _closure(
 def evaluate(
     picture: ImageSource,
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     settings: Settings | None = None,
     *,
     extractor: FeatureExtractor | None = None,
@@ -269,8 +328,7 @@ def evaluate(
     Returns ``{"content": ..., "style": ..., "tv": ..., "total": ...}`` as in :class:`Progress`.
     """
     settings = settings or Settings()
-    content_image = load_image(content, name="the content picture")
-    style_image = load_image(style, name="the style picture")
+    inputs = _inputs(settings, content, style, picture)
     if extractor is None:
         extractor = build_extractor(
             settings.weights,
@@ -278,12 +336,10 @@ def evaluate(
             device=resolve_device(settings.device),
             last_layer=deepest_layer(settings.content_layers + settings.style_layers),
         )
-    content_t = to_tensor(resize_longest(content_image, settings.output_size), extractor.device)
-    scale = Scale(settings.output_size, 1)
-    digests = (picture_digest(content_image), picture_digest(style_image))
-    targets = _targets(extractor, cache or TargetCache(), settings, content_t, style_image, scale, digests)
+    content_t = to_tensor(resize_longest(inputs.content, settings.output_size), extractor.device)
+    targets = _targets(extractor, cache or TargetCache(), settings, content_t, inputs, Scale(settings.output_size, 1))
     height, width = content_t.shape[-2:]
-    image = load_image(picture, name="the picture")
+    image = inputs.start
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.LANCZOS)
     pixels = to_tensor(image, extractor.device).requires_grad_(True)
@@ -294,7 +350,7 @@ def evaluate(
 
 def stylize(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     settings: Settings | None = None,
     *,
     callback: Callable[[Progress], bool | None] | None = None,

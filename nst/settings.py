@@ -17,9 +17,10 @@ from nst.errors import SettingsError
 from nst.layers import canonical_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise", "style")
+INITS = ("content", "noise", "style", "image")
 POOLINGS = ("max", "avg")
 PRECISIONS = ("auto", "float32", "bfloat16")
+PRESERVE_COLOUR = ("off", "luminance", "histogram")  # nst.colour
 WEIGHT_SOURCES = ("caffe", "torchvision")  # or a path to a state-dict file
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}  # pixels live in [0, 1]
 MIN_OUTPUT_SIZE = 32  # below this the deepest layers see fewer than 2x2 positions
@@ -50,12 +51,21 @@ class Settings:
     style_layer_weights: tuple[float, ...] | None = _knob(
         None, "one weight per style layer (normalised to sum to 1); empty means equal weights"
     )
+    preserve_colour: str = _knob(
+        "off",
+        "keep the photo's colours: luminance (style only the brightness; Gatys et al. 2016) or histogram "
+        "(recolour the style picture to the photo's colour statistics first)",
+        choices=PRESERVE_COLOUR,
+    )
     # -- the optimisation
     optimizer: str = _knob("lbfgs", "lbfgs: fast, few steps; adam: steadier, needs more steps", choices=OPTIMIZERS)
     learning_rate: float | None = _knob(None, "step size; empty means the optimiser's default (L-BFGS 1.0, Adam 0.02)")
     iterations: int = _knob(120, "number of optimisation steps (one VGG19 forward and backward each)")
     init: str = _knob(
-        "content", "starting picture: the content photo, random noise, or the style picture", choices=INITS
+        "content",
+        "starting picture: the content photo, random noise, the style picture, or an image of your own "
+        "(image: give it as init_image, --init-image, or upload it in the app)",
+        choices=INITS,
     )
     seed: int = _knob(0, "random seed; the same seed gives the same picture on the same machine")
     # -- sizes
@@ -67,6 +77,9 @@ class Settings:
     start_size: int = _knob(192, "longest side of the first, coarsest scale; each later scale grows by at most 1.5x")
     scale_split: tuple[float, ...] | None = _knob(
         None, "share of the iterations at each scale, coarse to fine; empty gives each scale about equal time"
+    )
+    style_blend: tuple[float, ...] | None = _knob(
+        None, "with several style pictures: one weight each (normalised to sum to 1); empty means equal weights"
     )
     style_scale: float = _knob(
         1.0, "size of the style picture relative to the result: larger gives bigger brush strokes"
@@ -115,6 +128,7 @@ class Settings:
         _choice(self, "init", INITS)
         _choice(self, "pooling", POOLINGS)
         _choice(self, "precision", PRECISIONS)
+        _choice(self, "preserve_colour", PRESERVE_COLOUR)
         if self.learning_rate is not None:
             lr = _number(self, "learning_rate")
             if lr <= 0:
@@ -135,6 +149,13 @@ class Settings:
             if self.scales and len(split) != self.scales:
                 raise SettingsError(f"scale_split has {len(split)} shares but scales is {self.scales}")
             set_("scale_split", split)
+        if self.style_blend is not None and len(tuple(self.style_blend)) == 0:
+            set_("style_blend", None)
+        if self.style_blend is not None:
+            blend = tuple(float(w) for w in self.style_blend)
+            if any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
+                raise SettingsError("style_blend must be zero or more, and not all zero")
+            set_("style_blend", blend)
         scale = _number(self, "style_scale")
         if not 0.05 <= scale <= 8:
             raise SettingsError(f"style_scale must be between 0.05 and 8, not {scale}")
@@ -158,6 +179,12 @@ class Settings:
         if not self.style_layers:
             return ()
         weights = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        total = sum(weights)
+        return tuple(w / total for w in weights)
+
+    def normalised_style_blend(self, count: int) -> tuple[float, ...]:
+        """Blend weights for ``count`` style pictures that sum to 1 (equal when none were given)."""
+        weights = self.style_blend or (1.0,) * count
         total = sum(weights)
         return tuple(w / total for w in weights)
 

@@ -50,6 +50,7 @@ def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
     assert [u.label for u in app.file_uploader] == [
         "Drop your own content picture here, or browse",
         "Drop your own style picture here, or browse",
+        "Drop more style pictures here",  # blending, in a collapsed expander
     ]
     assert len(app.image) == 2  # thumbnails of the example photo and style
     assert [b.label for b in app.button] == ["Stylize", "Stop", "Continue"]
@@ -284,3 +285,67 @@ def test_a_preset_sets_the_knobs_and_the_page_url() -> None:
     app.selectbox(key="preset").set_value("fast CPU preview").run()
     assert app.select_slider(key="output_size").value == 256 and app.session_state["init"] == "content"
     assert app.select_slider(key="style_weight").value == 30.0 and app.toggle(key="coarse_to_fine").value
+
+
+def test_a_run_can_start_from_an_uploaded_picture(monkeypatch) -> None:
+    starts: list[object] = []
+    real = nst.transfer
+
+    def recording(*args, **kwargs):
+        starts.append(kwargs.get("init_image"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nst, "transfer", recording)
+    app = small_app()
+    app.selectbox(key="init").set_value("image").run()
+    assert app.button(key="stylize").disabled  # nothing to start from yet
+    start = make_style(90, 60, seed=7)
+    app.sidebar.file_uploader(key="start_upload").upload("start.png", png(start), "image/png").run()
+    stylize(app)
+    assert not app.exception and not app.error
+    assert np.array_equal(np.asarray(starts[0]), np.asarray(start))
+    assert app.session_state.result.status == "done"
+
+
+def test_keeping_the_photos_colours_is_a_sidebar_choice() -> None:
+    app = small_app()
+    app.radio(key="preserve_colour").set_value("luminance")
+    stylize(app)
+    assert not app.exception and not app.error
+    assert app.session_state.result.settings.preserve_colour == "luminance"
+
+
+def test_a_run_offers_its_previews_as_a_timelapse() -> None:
+    from nst.timelapse import timelapse
+
+    app = small_app(iterations=10)
+    app.slider(key="iterations").set_value(20)
+    stylize(app)
+    result = app.session_state.result
+    assert len(result.frames) >= 2 and result.frames[-1][0] == 20  # the last frame is the result
+    labels = [b.label for b in app.get("download_button")]
+    assert any(label.startswith("Download timelapse (animated WebP") for label in labels), labels
+    animation = Image.open(io.BytesIO(timelapse(result.frames)))
+    assert animation.n_frames == len(result.frames)
+
+
+def test_more_style_pictures_blend_with_a_weight_each(monkeypatch) -> None:
+    calls: list[tuple[object, object]] = []
+    real = nst.transfer
+
+    def recording(*args, **kwargs):
+        calls.append((args[1], args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nst, "transfer", recording)
+    app = small_app()
+    extra = make_style(60, 60, seed=4)
+    app.file_uploader(key="blend_uploads").set_value([("dots.png", png(extra), "image/png")]).run()
+    app.slider(key="blend_weight_1").set_value(0.5)
+    stylize(app)
+    assert not app.exception and not app.error
+    ((styles, settings),) = calls
+    assert isinstance(styles, list) and len(styles) == 2
+    assert np.array_equal(np.asarray(styles[1]), np.asarray(extra))
+    assert settings.style_blend == (1.0, 0.5)
+    assert app.session_state.result.status == "done" and "+ 1 more" in app.session_state.result.style.name
