@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image
@@ -42,9 +43,13 @@ from nst import (
     transfer,
 )
 from nst.device import resolve_device
+from nst.grid import RATIOS, STYLE_DEPTHS, ratio_grid
 from nst.images import resize_longest
+from nst.insight import feature_map_pictures, features_at, gram, heatmap, strongest_channels
 from nst.limits import Limits
 from nst.presets import PRESETS, preset
+from nst.race import race
+from nst.reconstruct import what_each_layer_sees
 from nst.runqueue import RunQueue
 from nst.settings import help_text
 from nst.targets import picture_digest
@@ -57,6 +62,7 @@ PREVIEW_SECONDS = 0.5  # at most two preview pictures a second reach the browser
 CHART_SECONDS = 1.0  # and at most one chart update
 DISPLAY_SIDE = 768  # previews are sent at most this large; downloads are full size
 THUMBNAIL_SIDE = 320
+GALLERY_SIZE = 12  # finished pictures kept per session
 TIMELAPSE_SIDE, MAX_FRAMES = 384, 120  # the timelapse's size and length (about 50 MB per session at most)
 ALPHAS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
 BETAS = [0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 3000.0, 10000.0]
@@ -514,6 +520,7 @@ def run_ui(
         finally:
             engine.close()
         state.running = False
+        _remember(result)
 
 
 @contextlib.contextmanager
@@ -619,6 +626,350 @@ def result_ui(live: Live, result: Result | None) -> None:
         st.dataframe(_settings_table(result.settings), hide_index=True, width="stretch")
 
 
+def _runner_ui(name: str, optimizer: str) -> dict:
+    """One runner's optimiser and learning rate."""
+    st.markdown(f"**Runner {name}**")
+    chosen = st.radio(
+        "Optimiser",
+        ["lbfgs", "adam"],
+        index=["lbfgs", "adam"].index(optimizer),
+        horizontal=True,
+        key=f"race_optimizer_{name}",
+        format_func={"lbfgs": "L-BFGS", "adam": "Adam"}.get,
+    )
+    rates = [0.1, 0.2, 0.5, 1.0, 2.0] if chosen == "lbfgs" else ADAM_RATES
+    rate = st.select_slider(
+        "Learning rate", rates, value=Settings(optimizer=chosen).lr, key=f"race_rate_{name}_{chosen}"
+    )
+    return {"optimizer": chosen, "learning_rate": rate}
+
+
+def race_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> None:
+    """Two runs on the same pictures, side by side, both forming live, their losses on one chart.
+
+    Both use the sidebar's settings except the optimiser and its learning rate; the chart
+    shows the loss against steps and against each run's own computing time.
+    """
+    state = st.session_state
+    st.caption(
+        "Which optimiser wins? The same pictures and weights, two optimisers, one step each in turn. "
+        "The race runs single-scale at the size chosen here; the rest comes from the sidebar."
+    )
+    left, right, options = st.columns([1, 1, 1])
+    with left:
+        runner_a = _runner_ui("A", "lbfgs")
+    with right:
+        runner_b = _runner_ui("B", "adam")
+    with options:
+        size = st.select_slider("Size (px)", [128, 192, 256, 384, 512], value=256, key="race_size", bind=BIND)
+        steps = st.slider("Steps each", 10, 300, 60, 10, key="race_steps", bind=BIND)
+        start = st.button("Start the race", key="race_start", icon=":material/sports_score:", type="primary",
+                          disabled=settings is None or content is None or style is None)  # fmt: skip
+    pictures = dict(zip("AB", st.columns(2), strict=True))
+    slots = {name: column.empty() for name, column in pictures.items()}
+    chart = st.empty()
+    if start and settings is not None and content is not None and style is not None:
+        base = settings.replace(output_size=size, iterations=steps, scales=1, preview_every=0)
+        configs = {"A": base.replace(**runner_a), "B": base.replace(**runner_b)}
+        _run_race(configs, content, style, slots, chart)
+    outcome = state.get("race")
+    if outcome:
+        for name, lane in outcome["lanes"].items():
+            if lane["image"] is not None:
+                slots[name].image(_fit(lane["image"], DISPLAY_SIDE), caption=lane["caption"], width="stretch")
+        if outcome["history"]:
+            chart.altair_chart(race_chart(outcome["history"]), width="stretch")
+
+
+def _label(name: str, settings: Settings) -> str:
+    optimizer = {"lbfgs": "L-BFGS", "adam": "Adam"}[settings.optimizer]
+    return f"{name}: {optimizer}, lr {_number(settings.lr)}"
+
+
+def _run_race(configs: dict[str, Settings], content: Picture, style: Picture, slots: dict, chart) -> None:
+    """Race the runs; the latest pictures and losses stay in the session (a rerun loses nothing)."""
+    state = st.session_state
+    labels = {name: _label(name, settings) for name, settings in configs.items()}
+    outcome = {
+        "lanes": {name: {"image": None, "caption": labels[name]} for name in configs},
+        "history": [],
+    }
+    state.race = outcome
+    extractor = _extractor_ui(Live(status=chart, picture=chart, chart=chart), configs["A"])
+    if extractor is None:
+        return
+    with _device_turn_ui(Live(status=chart, picture=chart, chart=chart), str(extractor.device)):
+        runners = {
+            name: transfer(
+                content.image,
+                style.images,
+                settings,
+                extractor=extractor,
+                cache=state.cache,
+                preview_seconds=PREVIEW_SECONDS,
+            )  # fmt: skip
+            for name, settings in configs.items()
+        }
+        laps, last_chart = race(runners), 0.0
+        try:
+            for lap in laps:
+                lane = outcome["lanes"][lap.name]
+                if lap.error is not None:
+                    lane["caption"] = f"{labels[lap.name]}: stopped, {lap.error}"
+                    if isinstance(lap.error, DivergedError) and lap.error.last_image is not None:
+                        lane["image"] = lap.error.last_image
+                    continue
+                progress = lap.progress
+                outcome["history"].append(
+                    {"runner": labels[lap.name], "step": progress.step, "seconds": lap.seconds, "loss": progress.loss}
+                )
+                if progress.image is not None:
+                    lane["image"] = progress.image
+                    lane["caption"] = f"{labels[lap.name]}: step {progress.step}, loss {progress.loss:.3g}"
+                    slots[lap.name].image(_fit(progress.image, DISPLAY_SIDE), output_format="JPEG",
+                                          caption=lane["caption"], width="stretch")  # fmt: skip
+                if time.perf_counter() - last_chart >= CHART_SECONDS:
+                    last_chart = time.perf_counter()
+                    chart.altair_chart(race_chart(outcome["history"]), width="stretch")
+        finally:
+            laps.close()
+
+
+def race_chart(history: list[dict]) -> alt.Chart:
+    """Loss against steps and against each runner's own seconds, one line per runner."""
+    frame = pd.DataFrame(history)
+    frame = frame[frame["loss"] > 0]
+
+    def panel(x: str, title: str) -> alt.Chart:
+        return (
+            alt.Chart(frame, height=220, width=300, title=title)
+            .mark_line()
+            .encode(
+                x=alt.X(f"{x}:Q", title=x),
+                y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="total loss"),
+                color=alt.Color("runner:N", title=None),
+            )
+        )
+
+    return alt.hconcat(panel("step", "Loss per step"), panel("seconds", "Loss per second of computing"))
+
+
+def layers_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> None:
+    """Gatys et al.'s Figure 1: content reconstructions from single layers, style from growing sets."""
+    state = st.session_state
+    st.caption(
+        "Start from white noise and match only one layer of the photo (top row) or the painting's Gram "
+        "matrices on more and more layers (bottom row). Low layers keep the pixels; high layers keep the "
+        "arrangement of things. The style rows never show the painting's layout: only its textures."
+    )
+    left, right = st.columns([1, 2])
+    size = left.select_slider("Size (px)", [96, 128, 192, 256], value=128, key="layers_size", bind=BIND)
+    steps = left.slider("Steps per picture", 10, 200, 60, 10, key="layers_steps", bind=BIND)
+    ready = settings is not None and content is not None and style is not None
+    start = left.button("Show what each layer sees", key="layers_start", icon=":material/layers:", disabled=not ready)
+    status = right.empty()
+    grid = st.container()
+    if start and ready:
+        state.layer_views = {}
+        extractor = _extractor_ui(Live(status=status, picture=status, chart=status), settings)
+        if extractor is not None:
+            with _device_turn_ui(Live(status=status, picture=status, chart=status), str(extractor.device)):
+                views = what_each_layer_sees(content.image, style.image, settings, size=size, steps=steps,
+                                             extractor=extractor, cache=state.cache)  # fmt: skip
+                try:
+                    for view in views:
+                        done = (view.number - 1) * steps + view.progress.step
+                        status.progress(done / (view.count * steps), text=f"{view.number}/{view.count}: {view.label}")
+                        if view.image is not None:
+                            state.layer_views[view.label] = view.image
+                finally:
+                    views.close()
+            status.empty()
+    pictures = state.get("layer_views") or {}
+    if pictures:
+        labels = list(pictures)
+        for row in (labels[:5], labels[5:]):
+            for column, label in zip(grid.columns(5), row, strict=False):
+                column.image(_fit(pictures[label], 320), caption=label, width="stretch")
+
+
+def grid_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> None:
+    """Gatys et al.'s Figure 3: style-to-content ratios across, style layers down; a cell continues at full size."""
+    state = st.session_state
+    st.caption(
+        "Each cell is a small run from the same start: to the right the style weighs more against the content; "
+        "downwards the style is matched on more layers, so its larger structures appear. "
+        "**Continue** under a cell takes its weights and layers into the sidebar and goes on at full size."
+    )
+    left, right = st.columns([1, 2])
+    size = left.select_slider("Size (px)", [64, 96, 128, 192], value=96, key="grid_size", bind=BIND)
+    steps = left.slider("Steps per cell", 10, 150, 40, 10, key="grid_steps", bind=BIND)
+    ready = settings is not None and content is not None and style is not None
+    start = left.button("Draw the grid", key="grid_start", icon=":material/grid_view:", disabled=not ready)
+    status = right.empty()
+    if start and ready:
+        state.grid = {"content": content, "style": style, "cells": {}}
+        extractor = _extractor_ui(Live(status=status, picture=status, chart=status), settings)
+        if extractor is not None:
+            with _device_turn_ui(Live(status=status, picture=status, chart=status), str(extractor.device)):
+                steps_run = ratio_grid(content.image, style.images, settings, size=size, steps=steps,
+                                       extractor=extractor, cache=state.cache)  # fmt: skip
+                try:
+                    for grid_step in steps_run:
+                        done = (grid_step.number - 1) * steps + grid_step.progress.step
+                        status.progress(done / (grid_step.count * steps), text=f"{grid_step.number}/{grid_step.count}")
+                        if grid_step.progress.done:
+                            key = (grid_step.cell.row, grid_step.cell.column)
+                            state.grid["cells"][key] = (grid_step.cell, grid_step.progress.image)
+                finally:
+                    steps_run.close()
+            status.empty()
+    grid = state.get("grid")
+    if not grid or not grid["cells"]:
+        return
+    header = st.columns(len(RATIOS) + 1)
+    header[0].markdown("**style layers ↓ · β/α →**")
+    for column, ratio in zip(header[1:], RATIOS, strict=True):
+        column.markdown(f"**{ratio:g}**")
+    for row, depth in enumerate(STYLE_DEPTHS):
+        columns = st.columns(len(RATIOS) + 1)
+        columns[0].markdown("relu1_1" if row == 0 else f"relu1_1 … {depth}")
+        for column_index, column in enumerate(columns[1:]):
+            if (row, column_index) not in grid["cells"]:
+                continue
+            cell, picture = grid["cells"][row, column_index]
+            column.image(picture, width="stretch")
+            column.button("Continue", key=f"grid_continue_{row}_{column_index}", on_click=_continue_cell,
+                          args=(row, column_index), icon=":material/open_in_full:", help=cell.label)  # fmt: skip
+
+
+def _continue_cell(row: int, column: int) -> None:
+    """Take a grid cell's weights and layers into the sidebar and continue from its picture at full size."""
+    state = st.session_state
+    grid = state.grid
+    cell, picture = grid["cells"][row, column]
+    state["content_weight"] = cell.settings.content_weight
+    state["style_weight"] = cell.settings.style_weight
+    state["style_layers"] = list(cell.settings.style_layers)
+    state.result = Result(
+        image=picture, step=0, total=0, settings=cell.settings, content=grid["content"], style=grid["style"],
+        status="done",
+    )  # fmt: skip
+    state.action = "continue"
+
+
+INSIDE_SIZE, INSIDE_CHANNELS, GRAM_CHANNELS = 256, 4, 64
+
+
+def inside_ui(settings: Settings | None, content: Picture | None, style: Picture | None, result: Result | None) -> None:
+    """A layer's feature maps for the photo, the painting and the result, and their Gram matrices."""
+    state = st.session_state
+    st.caption(
+        "Feature maps: where a filter of the layer responds (white = strongly). Gram matrices: which filters "
+        "respond together, over the whole picture; the style loss compares only these. Red in the difference: "
+        "the result has too much of a pair, blue: too little."
+    )
+    left, right = st.columns([1, 3])
+    layer = left.selectbox("Layer", VGG19_LAYERS, index=VGG19_LAYERS.index("relu3_1"), key="inside_layer")
+    ready = settings is not None and content is not None and style is not None
+    if left.button("Look inside", key="inside_start", icon=":material/visibility:", disabled=not ready) and ready:
+        extractor = _extractor_ui(Live(status=right, picture=right, chart=right), settings)
+        if extractor is not None:
+            current = result.image if result is not None else content.image
+            state.inside = _look_inside(extractor, layer, content.image, style.image, current)
+    view = state.get("inside")
+    if not view:
+        return
+    st.markdown(f"**{view['layer']}**: the {INSIDE_CHANNELS} channels that respond most to the style picture")
+    for name, pictures in view["maps"].items():
+        columns = st.columns(INSIDE_CHANNELS + 1)
+        columns[0].markdown(name)
+        for column, (channel, picture) in zip(columns[1:], pictures, strict=True):
+            column.image(picture, caption=f"channel {channel}", width="stretch")
+    st.markdown(f"**Gram matrices** of the {GRAM_CHANNELS} channels that respond most to the style picture")
+    for column, (name, picture) in zip(st.columns(3), view["grams"].items(), strict=True):
+        column.image(picture, caption=name, width="stretch")
+
+
+def _look_inside(extractor, layer: str, photo: Image.Image, painting: Image.Image, current: Image.Image) -> dict:
+    features = {
+        name: features_at(extractor, picture, layer, INSIDE_SIZE)
+        for name, picture in (("style", painting), ("photo", photo), ("result", current))
+    }
+    channels = strongest_channels(features["style"], GRAM_CHANNELS)
+    shown = channels[:INSIDE_CHANNELS]
+    maps = {name: list(zip(shown, feature_map_pictures(f, shown), strict=True)) for name, f in features.items()}
+    grams = {name: gram(features[name])[np.ix_(channels, channels)] for name in ("style", "result")}
+    limit = float(np.abs(grams["style"]).max()) or 1.0
+    return {
+        "layer": layer,
+        "maps": maps,
+        "grams": {
+            "style picture": heatmap(grams["style"], limit=limit),
+            "result": heatmap(grams["result"], limit=limit),
+            "result − style": heatmap(grams["result"] - grams["style"], limit=limit, diverging=True),
+        },
+    }
+
+
+@dataclass(frozen=True)
+class GalleryEntry:
+    """A finished picture of this session and what made it."""
+
+    title: str
+    image: Image.Image
+    settings: Settings
+    file_name: str
+
+
+def _remember(result: Result) -> None:
+    """Put a finished (or stopped, or diverged) result in the session's gallery, once."""
+    gallery: list = st.session_state.setdefault("gallery", [])
+    if result.step == 0 or any(entry.image is result.image for entry in gallery):
+        return
+    words = {"done": "", "stopped": ", stopped", "diverged": ", diverged"}.get(result.status, "")
+    title = (
+        f"{len(gallery) + 1}. {result.content.name} × {result.style.name}: "
+        f"α {_number(result.settings.content_weight)}, β {_number(result.settings.style_weight)}, "
+        f"{result.step} steps{words}"
+    )
+    gallery.append(GalleryEntry(title, result.image, result.settings, _file_name(result)))
+    del gallery[:-GALLERY_SIZE]
+
+
+def gallery_ui(gallery: list[GalleryEntry], content: Picture | None) -> None:
+    """Every finished picture of this session, with a download each, and a before/after view."""
+    if not gallery:
+        st.caption("Finished pictures collect here, with their settings, for this browser session.")
+        return
+    for row in range(0, len(gallery), 4):
+        for column, (index, entry) in zip(st.columns(4), enumerate(gallery[row : row + 4], start=row), strict=False):
+            with column:
+                st.image(_fit(entry.image, 320), caption=entry.title, width="stretch")
+                st.download_button(
+                    "PNG",
+                    functools.partial(_png, entry.image),
+                    file_name=entry.file_name,
+                    mime="image/png",
+                    icon=":material/download:",
+                    on_click="ignore",
+                    key=f"gallery_download_{index}",
+                )
+                with st.popover("Settings"):
+                    st.dataframe(_settings_table(entry.settings), hide_index=True)
+    st.subheader("Before and after")
+    choices = {"the content photo": content.image if content is not None else None}
+    choices.update({entry.title: entry.image for entry in gallery})
+    names = list(choices)
+    left, right = st.columns(2)
+    before = left.selectbox("Before", names, index=0, key="compare_before")
+    # the key follows the gallery's length, so "after" moves to each new picture
+    after = right.selectbox("After", names, index=len(names) - 1, key=f"compare_after_{len(names)}")
+    for column, name in ((left, before), (right, after)):
+        if choices[name] is not None:
+            column.image(_fit(choices[name], DISPLAY_SIDE), caption=name, width="stretch")
+
+
 def loss_chart(history: list[dict[str, float]]) -> alt.Chart:
     """The weighted loss terms against the step, on a log scale."""
     frame = pd.DataFrame(history).melt("step", var_name="term", value_name="loss")
@@ -643,6 +994,7 @@ def main() -> None:
     state.setdefault("cache", TargetCache())  # this session's content and style targets
     state.setdefault("result", None)
     state.setdefault("running", False)
+    state.setdefault("gallery", [])  # this session's finished pictures, newest last
     state.setdefault("session_tag", secrets.token_hex(4))  # names this session's runs in the queue
 
     st.title("Neural style transfer")
@@ -669,6 +1021,7 @@ def main() -> None:
             state.running = False
             if result is not None and result.status == "running":
                 result.status = "stopped"
+                _remember(result)
         elif ready and (action is not None or state.running):
             same_inputs = result is not None and result.content.same_as(content) and result.style.same_as(style)
             if action == "start" or not same_inputs:
@@ -676,6 +1029,19 @@ def main() -> None:
             else:  # Continue, or a widget changed during a run: go on from the latest picture
                 run_ui(live, settings, content, style, resume=result, live_tuning=action is None)
         result_ui(live, state.result)
+    race_tab, grid_tab, layers_tab, inside_tab, gallery_tab = st.tabs(
+        ["Optimiser race", "α/β grid", "What each layer sees", "Inside the network", "Gallery"]
+    )
+    with race_tab:
+        race_ui(settings, content, style)
+    with grid_tab:
+        grid_ui(settings, content, style)
+    with layers_tab:
+        layers_ui(settings, content, style)
+    with inside_tab:
+        inside_ui(settings, content, style, state.result)
+    with gallery_tab:
+        gallery_ui(state.gallery, content)
 
 
 # -- small helpers -----------------------------------------------------------------------------

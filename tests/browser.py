@@ -81,8 +81,11 @@ def streamlit_server(log_path: Path, *extra: str, facts: dict | None = None) -> 
 
 
 @contextlib.contextmanager
-def chromium(width: int = 1600, height: int = 1100) -> Iterator[object]:
-    """Headless Chromium under Selenium, with the flags this closed network needs."""
+def chromium(width: int = 1600, height: int = 1100, downloads: Path | None = None) -> Iterator[object]:
+    """Headless Chromium under Selenium, with the flags this closed network needs.
+
+    ``downloads``: the folder that downloaded files go to, without asking.
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -107,6 +110,10 @@ def chromium(width: int = 1600, height: int = 1100) -> Iterator[object]:
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    if downloads is not None:
+        options.add_experimental_option(
+            "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+        )
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver
@@ -158,3 +165,13 @@ def memory_mb(pid: int) -> tuple[float, float]:
     """A process's resident memory now and at its peak, in MB (Linux)."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def tab(driver, label: str):
+    """The visible tab (st.tabs) whose text is ``label``."""
+    from selenium.webdriver.common.by import By
+
+    for element in driver.find_elements(By.CSS_SELECTOR, 'button[role="tab"]'):
+        if element.text.strip() == label:
+            return element
+    return None

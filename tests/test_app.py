@@ -53,7 +53,7 @@ def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
         "Drop more style pictures here",  # blending, in a collapsed expander
     ]
     assert len(app.image) == 2  # thumbnails of the example photo and style
-    assert [b.label for b in app.button] == ["Stylize", "Stop", "Continue"]
+    assert [b.label for b in app.button][:3] == ["Stylize", "Stop", "Continue"]
     assert not app.button(key="stylize").disabled and app.button(key="stop").disabled
 
 
@@ -63,7 +63,7 @@ def test_an_example_runs_end_to_end_with_a_result_and_a_download() -> None:
     result = app.session_state.result
     assert result.status == "done" and result.step == result.total == 10
     assert max(result.image.size) == 128 and result.previews >= 1
-    assert len(app.image) == 3  # content, style, result
+    assert len(app.image) == 6  # content, style, result; in the gallery: its thumbnail, before and after
     assert app.download_button[0].label.startswith("Download PNG (128×")
     assert app.progress[0].value == 100
     assert len(result.history) == 10
@@ -349,3 +349,80 @@ def test_more_style_pictures_blend_with_a_weight_each(monkeypatch) -> None:
     assert np.array_equal(np.asarray(styles[1]), np.asarray(extra))
     assert settings.style_blend == (1.0, 0.5)
     assert app.session_state.result.status == "done" and "+ 1 more" in app.session_state.result.style.name
+
+
+def test_finished_pictures_collect_in_the_gallery_with_a_before_and_after_view() -> None:
+    app = stylize(small_app())
+    app.select_slider(key="style_weight").set_value(300.0)
+    stylize(app)
+    assert not app.exception and not app.error
+    gallery = app.session_state.gallery
+    assert len(gallery) == 2 and "β 30" in gallery[0].title and "β 300" in gallery[1].title
+    assert gallery[1].settings.style_weight == 300.0 and gallery[1].image is app.session_state.result.image
+    before, after = app.selectbox(key="compare_before"), app.selectbox(key="compare_after_3")
+    assert before.value == "the content photo" and after.value == gallery[1].title
+    after.set_value(gallery[0].title).run()
+    assert not app.exception
+
+
+def test_the_optimiser_race_runs_both_and_keeps_both_pictures_and_curves() -> None:
+    app = small_app()
+    app.select_slider(key="race_size").set_value(128)
+    app.slider(key="race_steps").set_value(10)
+    app.button(key="race_start").click().run()
+    assert not app.exception and not app.error
+    race = app.session_state.race
+    assert all(lane["image"] is not None and max(lane["image"].size) == 128 for lane in race["lanes"].values())
+    runners = {row["runner"] for row in race["history"]}
+    assert runners == {"A: L-BFGS, lr 1", "B: Adam, lr 0.02"} and len(race["history"]) == 20
+    app.slider(key="race_steps").set_value(20).run()  # any rerun keeps the race's outcome on the page
+    assert app.session_state.race is race
+
+
+def test_what_each_layer_sees_fills_a_labelled_grid_of_ten() -> None:
+    app = small_app()
+    app.select_slider(key="layers_size").set_value(96)
+    app.slider(key="layers_steps").set_value(10)
+    app.button(key="layers_start").click().run()
+    assert not app.exception and not app.error
+    views = app.session_state.layer_views
+    assert list(views)[:2] == ["content from conv1_2", "content from conv2_2"] and len(views) == 10
+    assert list(views)[-1] == "style from conv1_1…conv5_1"
+    assert all(max(picture.size) == 96 for picture in views.values())
+
+
+def test_inside_the_network_shows_feature_maps_and_gram_matrices() -> None:
+    app = stylize(small_app())
+    app.selectbox(key="inside_layer").set_value("relu2_1")
+    app.button(key="inside_start").click().run()
+    assert not app.exception and not app.error
+    view = app.session_state.inside
+    assert view["layer"] == "relu2_1" and list(view["maps"]) == ["style", "photo", "result"]
+    assert all(len(pictures) == 4 for pictures in view["maps"].values())
+    assert list(view["grams"]) == ["style picture", "result", "result − style"]
+    assert view["grams"]["result"].size == (256, 256)
+
+
+def test_the_ratio_grid_fills_and_a_cell_continues_at_full_size(monkeypatch) -> None:
+    app = small_app()
+    app.select_slider(key="grid_size").set_value(64)
+    app.slider(key="grid_steps").set_value(10)
+    app.button(key="grid_start").click().run()
+    assert not app.exception and not app.error
+    assert len(app.session_state.grid["cells"]) == 20
+    cell, picture = app.session_state.grid["cells"][2, 3]
+    starts: list[object] = []
+    real = nst.transfer
+
+    def recording(*args, **kwargs):
+        starts.append((kwargs.get("init_image"), args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nst, "transfer", recording)
+    app.button(key="grid_continue_2_3").click().run()
+    assert not app.exception and not app.error
+    ((init_image, settings),) = starts
+    assert init_image is picture and settings.style_weight == 3000.0
+    assert settings.style_layers == ("relu1_1", "relu2_1", "relu3_1") and settings.output_size == 128
+    result = app.session_state.result
+    assert result.status == "done" and max(result.image.size) == 128

@@ -40,7 +40,9 @@ def upload(driver, content: str, style: str) -> None:
     from selenium.webdriver.common.by import By
 
     inputs = wait_for(
-        lambda: (found := driver.find_elements(By.CSS_SELECTOR, 'input[type="file"]')) and len(found) == 2 and found,
+        lambda: (
+            (found := driver.find_elements(By.CSS_SELECTOR, 'input[type="file"]')) and len(found) >= 2 and found
+        ),  # content, style (then the blend box)
         60,
         what="the two upload boxes",
     )

@@ -1,0 +1,56 @@
+"""Several runs side by side: their steps taken in turn, each timed on its own.
+
+The optimiser race in the app interleaves, for example, an L-BFGS run and an Adam run on
+the same pictures, so both pictures form at once and their losses can be compared per step
+and per second of their own computation (the other runs' time is not counted).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from nst.engine import Progress
+from nst.errors import NSTError
+
+
+@dataclass(frozen=True)
+class Lap:
+    """One step of one runner, or the error that ended it."""
+
+    name: str
+    progress: Progress | None  # None when the runner stopped with ``error``
+    seconds: float  # this runner's own computing time so far
+    error: NSTError | None = None
+
+
+def race(runners: Mapping[str, Iterator[Progress]]) -> Iterator[Lap]:
+    """Take one step of each runner in turn until all are done.
+
+    A runner that raises an :class:`NSTError` (for example a diverging Adam run) yields a
+    Lap with that error and drops out; the others go on. Closing this generator closes
+    every runner (a stopped race releases them all).
+    """
+    running = dict(runners)
+    spent = dict.fromkeys(running, 0.0)
+    try:
+        while running:
+            for name in list(running):
+                started = time.perf_counter()
+                try:
+                    progress = next(running[name])
+                except StopIteration:
+                    del running[name]
+                    continue
+                except NSTError as error:
+                    del running[name]
+                    yield Lap(name, None, spent[name], error)
+                    continue
+                spent[name] += time.perf_counter() - started
+                yield Lap(name, progress, spent[name])
+    finally:
+        for runner in runners.values():
+            close = getattr(runner, "close", None)
+            if close is not None:
+                close()

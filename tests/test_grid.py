@@ -1,0 +1,36 @@
+"""The alpha/beta grid: ratios across, style depth down, targets shared."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nst import Settings, TargetCache
+from nst.grid import cells, ratio_grid
+
+from conftest import make_content, make_style
+
+
+def test_the_grid_has_five_depths_down_and_the_ratios_across() -> None:
+    plan = cells(Settings(content_weight=5.0), size=80, steps=3, ratios=(10.0, 100.0))
+    assert [(c.row, c.column) for c in plan[:3]] == [(0, 0), (0, 1), (1, 0)] and len(plan) == 10
+    assert plan[0].settings.style_layers == ("relu1_1",) and len(plan[-1].settings.style_layers) == 5
+    assert [c.settings.style_weight for c in plan[:2]] == [10.0, 100.0]
+    assert all(c.settings.content_weight == 1.0 and c.settings.output_size == 80 for c in plan)
+    assert plan[-1].label == "β/α 100, style from relu1_1…relu5_1"
+
+
+def test_more_style_weight_moves_the_picture_further_from_the_photo(caffe_extractor) -> None:
+    photo, cache = make_content(64, 48), TargetCache()
+    finished = {
+        (step.cell.row, step.cell.column): step.progress.image
+        for step in ratio_grid(
+            photo, make_style(), size=64, steps=8, ratios=(1.0, 1000.0), extractor=caffe_extractor, cache=cache
+        )  # fmt: skip
+        if step.progress.done
+    }
+    assert len(finished) == 10
+    distance = {
+        key: np.abs(np.asarray(image, float) - np.asarray(photo, float)).mean() for key, image in finished.items()
+    }
+    assert all(distance[row, 1] > distance[row, 0] for row in range(5))
+    assert cache.computed == 1 + 5  # the photo's features once, one style target set per depth
