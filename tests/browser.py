@@ -139,7 +139,8 @@ def button(driver, label: str):
     from selenium.webdriver.common.by import By
 
     for element in driver.find_elements(By.CSS_SELECTOR, "button"):
-        if element.text.strip() == label and element.is_displayed():
+        words = element.text.strip().splitlines()  # a button with an icon starts with the icon's name
+        if words and words[-1].strip() == label and element.is_displayed():
             return element
     return None
 
@@ -171,7 +172,7 @@ def tab(driver, label: str):
     """The visible tab (st.tabs) whose text is ``label``."""
     from selenium.webdriver.common.by import By
 
-    for element in driver.find_elements(By.CSS_SELECTOR, 'button[role="tab"]'):
+    for element in driver.find_elements(By.CSS_SELECTOR, '[role="tab"]'):
         if element.text.strip() == label:
             return element
     return None

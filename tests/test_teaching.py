@@ -28,12 +28,16 @@ QUERY = (
 )
 
 
-def shoot(driver, folder: str, name: str) -> None:
+def shoot(driver, folder: str, name: str, label: str) -> None:
+    """A screenshot of the page scrolled to the tab ``label``, the mouse resting on it (no tooltips)."""
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
 
-    ActionChains(driver).move_to_element(driver.find_element(By.TAG_NAME, "h1")).perform()  # no tooltips
-    time.sleep(0.5)
+    element = tab(driver, label)
+    scroll_to(driver, element)
+    ActionChains(driver).move_to_element(element).perform()
+    time.sleep(0.8)
+    scroll_to(driver, element)  # again, once the tab's pictures have their sizes
+    time.sleep(0.3)
     driver.save_screenshot(os.path.join(folder, name))
 
 
@@ -41,11 +45,23 @@ def scroll_to(driver, element) -> None:
     driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", element)
 
 
+def press(driver, label: str) -> None:
+    """Click the visible button ``label`` once it is there (tabs draw their content on opening)."""
+    wait_for(lambda: button(driver, label) and button(driver, label).is_enabled(), 60, what=f"the {label} button")
+    button(driver, label).click()
+
+
+def open_tab(driver, label: str) -> None:
+    element = wait_for(lambda: tab(driver, label), 60, what=f"the {label} tab")
+    scroll_to(driver, element)
+    element.click()
+
+
 def test_every_teaching_feature_works_from_the_browser(tmp_path) -> None:
     shots = os.environ.get("NST_SCREENSHOT_DIR", str(tmp_path))
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    with streamlit_server(tmp_path / "server.log") as url, chromium(1500, 1300, downloads=downloads) as driver:
+    with streamlit_server(tmp_path / "server.log") as url, chromium(1500, 1150, downloads=downloads) as driver:
         driver.get(f"{url}/?{QUERY}")
         wait_for(lambda: button(driver, "Stylize") and button(driver, "Stylize").is_enabled(), 90, what="the app")
 
@@ -61,40 +77,41 @@ def test_every_teaching_feature_works_from_the_browser(tmp_path) -> None:
         assert animation.n_frames >= 2 and "timelapse" in saved[0].name
 
         # the optimiser race
-        scroll_to(driver, tab(driver, "Optimiser race"))
-        tab(driver, "Optimiser race").click()
-        button(driver, "Start the race").click()
+        open_tab(driver, "Optimiser race")
+        press(driver, "Start the race")
         wait_for(
             lambda: "A: L-BFGS, lr 1: step 20" in (text := page_text(driver)) and "B: Adam, lr 0.02: step 20" in text,
             240,
             what="both runners to finish",
         )
         wait_for(lambda: "Loss per second of computing" in driver.page_source, 30, what="the race chart")
-        shoot(driver, shots, "race.png")
+        shoot(driver, shots, "race.png", "Optimiser race")
 
         # the alpha/beta grid
-        tab(driver, "α/β grid").click()
-        button(driver, "Draw the grid").click()
-        wait_for(lambda: len([b for b in driver.find_elements("css selector", "button") if b.text == "Continue"
-                              and b.is_displayed()]) == 20, 300, what="twenty grid cells")  # fmt: skip
-        shoot(driver, shots, "grid.png")
+        open_tab(driver, "α/β grid")
+        press(driver, "Draw the grid")
+        continues = lambda: [  # noqa: E731
+            b for b in driver.find_elements("css selector", "button") if b.text.strip().endswith("Continue")
+        ]
+        wait_for(lambda: len(continues()) >= 21, 300, what="twenty grid cells")  # and the main Continue
+        shoot(driver, shots, "grid.png", "α/β grid")
 
         # what each layer sees
-        tab(driver, "What each layer sees").click()
-        button(driver, "Show what each layer sees").click()
+        open_tab(driver, "What each layer sees")
+        press(driver, "Show what each layer sees")
         wait_for(lambda: "style from conv1_1…conv5_1" in page_text(driver), 300, what="the ten reconstructions")
-        shoot(driver, shots, "layers.png")
+        shoot(driver, shots, "layers.png", "What each layer sees")
 
         # inside the network
-        tab(driver, "Inside the network").click()
-        button(driver, "Look inside").click()
+        open_tab(driver, "Inside the network")
+        press(driver, "Look inside")
         wait_for(lambda: "result − style" in page_text(driver), 120, what="the Gram matrices")
-        shoot(driver, shots, "inside.png")
+        shoot(driver, shots, "inside.png", "Inside the network")
 
         # the gallery has the run
-        tab(driver, "Gallery").click()
+        open_tab(driver, "Gallery")
         wait_for(lambda: "Before and after" in page_text(driver), 30, what="the gallery")
         text = page_text(driver)
         assert "1. chelsea the cat" in text.lower() or "1. " in text
-        shoot(driver, shots, "gallery.png")
+        shoot(driver, shots, "gallery.png", "Gallery")
         assert "Traceback" not in page_text(driver)
