@@ -115,3 +115,55 @@ def test_every_teaching_feature_works_from_the_browser(tmp_path) -> None:
         assert "1. chelsea the cat" in text.lower() or "1. " in text
         shoot(driver, shots, "gallery.png", "Gallery")
         assert "Traceback" not in page_text(driver)
+
+
+def choose(driver, label: str, option: str) -> None:
+    """Pick ``option`` in the st.selectbox labelled ``label`` (click it, then click the option)."""
+    from selenium.webdriver.common.by import By
+
+    def box():
+        for element in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSelectbox"]'):
+            if element.text.splitlines()[0].strip() == label:
+                return element
+        return None
+
+    wait_for(box, 30, what=f"the {label} box").find_element(By.CSS_SELECTOR, '[role="combobox"], input').click()
+    wait_for(
+        lambda: next(o for o in driver.find_elements(By.CSS_SELECTOR, '[role="option"]') if o.text.strip() == option),
+        30,
+        what=f"the option {option}",
+    ).click()
+
+
+def test_the_controls_from_the_other_tools_work_from_the_browser(tmp_path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from conftest import make_style
+
+    shots = os.environ.get("NST_SCREENSHOT_DIR", str(tmp_path))
+    extra, start = tmp_path / "dots.png", tmp_path / "start.png"
+    make_style(96, 96, seed=4).save(extra)
+    make_style(120, 90, seed=8).save(start)
+    with streamlit_server(tmp_path / "server.log") as url, chromium(1500, 1150) as driver:
+        driver.get(url)
+        choose(driver, "Preset", "bold")  # a preset sets the sidebar and the page's URL
+        wait_for(lambda: "style_weight=300" in driver.current_url, 30, what="the preset in the URL")
+        query = (  # then a link with settings: colour, pooling, style scale, start from an upload
+            "output_size=128&iterations=20&coarse_to_fine=false&style_weight=300&pooling=avg&style_scale=1.5"
+            "&preserve_colour=style+only+the+brightness&init=a+picture+you+upload"
+        )
+        driver.get(f"{url}/?{query}")
+        inputs = wait_for(lambda: (f := driver.find_elements(By.CSS_SELECTOR, 'input[type="file"]')) and len(f) >= 4
+                          and f, 60, what="four upload boxes")  # fmt: skip
+        inputs[0].send_keys(str(start))  # the sidebar's starting picture comes first in the page
+        driver.find_element(By.XPATH, "//summary[contains(., 'Blend more styles')]").click()  # open the expander
+        inputs[3].send_keys(str(extra))  # the blend box, after the content and style boxes
+        wait_for(lambda: "Weight of dots.png" in page_text(driver), 60, what="the blend weight")
+        press(driver, "Stylize")
+        wait_for(lambda: "Done at step 20 of 20" in page_text(driver), 180, what="the run")
+        text = page_text(driver)
+        assert "in the style of swirls + 1 more" in text and "Traceback" not in text
+        assert "β/α = 300" in text  # the link's values reached the sidebar
+        driver.execute_script("window.scrollTo(0, 0)")
+        time.sleep(0.5)
+        driver.save_screenshot(os.path.join(shots, "controls.png"))
