@@ -447,13 +447,18 @@ def run_ui(
     run_settings = settings.replace(iterations=steps, preview_every=0)
     if resume is not None:  # coarse to fine starts at the picture's current size, not below it
         run_settings = run_settings.replace(start_size=max(run_settings.start_size, max(resume.image.size)))
-    extractor = _extractor_ui(live, settings)
-    if extractor is None:
+    device = _device_ui(live, settings)
+    if device is None:
         return
     # A slider moved while waiting reruns the script: it asks for the same run again (controls_ui).
     state.waiting_for = "start" if resume is None else ("continue" if not live_tuning else None)
-    with _device_turn_ui(live, str(extractor.device)) as (waited, run_number):
+    # The queue comes before the model: places follow the order of the clicks, even while the
+    # first click of a fresh server is still loading VGG19.
+    with _device_turn_ui(live, device) as (waited, run_number):
         state.waiting_for = None
+        extractor = _extractor_ui(live, settings)
+        if extractor is None:
+            return
         result = Result(
             image=resume.image if resume is not None else content.image,
             step=offset,
@@ -544,6 +549,15 @@ def _device_turn_ui(live: Live, device: str) -> Iterator[tuple[float, int]]:
         yield time.perf_counter() - started, ticket.number
     finally:
         queue.leave(ticket)
+
+
+def _device_ui(live: Live, settings: Settings) -> str | None:
+    """The device a run will use, or None after showing why it cannot be used."""
+    try:
+        return str(resolve_device(settings.device))
+    except NSTError as error:
+        live.status.error(str(error))
+        return None
 
 
 def _extractor_ui(live: Live, settings: Settings) -> FeatureExtractor | None:
