@@ -160,7 +160,8 @@ def test_the_controls_from_the_other_tools_work_from_the_browser(tmp_path) -> No
         inputs[3].send_keys(str(extra))  # the blend box, after the content and style boxes
         wait_for(lambda: "Weight of dots.png" in page_text(driver), 60, what="the blend weight")
         press(driver, "Stylize")
-        wait_for(lambda: "Done at step 20 of 20" in page_text(driver), 180, what="the run")
+        wait_for(lambda: "Done at step 20 of 20" in (t := page_text(driver)) and "previews shown" in t, 180,
+                 what="the run")  # fmt: skip
         text = page_text(driver)
         assert "in the style of swirls + 1 more" in text and "Traceback" not in text
         assert "β/α = 300" in text  # the link's values reached the sidebar
