@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import altair as alt
@@ -768,6 +768,28 @@ def race_chart(history: list[dict]) -> alt.Chart:
     return alt.hconcat(panel("step", "Loss per step"), panel("seconds", "Loss per second of computing"))
 
 
+def _small_runs_ui(status, settings: Settings, steps: int, start: Callable[[FeatureExtractor], Iterator]) -> Iterator:
+    """A figure's small runs (``start(extractor)`` yields records with number, count and progress),
+    after the session's turn on the device, with a progress bar; yields every record."""
+    one_place = Live(status=status, picture=status, chart=status)
+    device = _device_ui(one_place, settings)
+    if device is None:
+        return
+    with _device_turn_ui(one_place, device):
+        extractor = _extractor_ui(one_place, settings)
+        if extractor is None:
+            return
+        records = start(extractor)
+        try:
+            for record in records:
+                done = (record.number - 1) * steps + record.progress.step
+                status.progress(done / (record.count * steps), text=f"{record.number} of {record.count}")
+                yield record
+        finally:
+            records.close()
+    status.empty()
+
+
 def layers_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> None:
     """Gatys et al.'s Figure 1: content reconstructions from single layers, style from growing sets."""
     state = st.session_state
@@ -785,20 +807,12 @@ def layers_ui(settings: Settings | None, content: Picture | None, style: Picture
     grid = st.container()
     if start and ready:
         state.layer_views = {}
-        extractor = _extractor_ui(Live(status=status, picture=status, chart=status), settings)
-        if extractor is not None:
-            with _device_turn_ui(Live(status=status, picture=status, chart=status), str(extractor.device)):
-                views = what_each_layer_sees(content.image, style.image, settings, size=size, steps=steps,
-                                             extractor=extractor, cache=state.cache)  # fmt: skip
-                try:
-                    for view in views:
-                        done = (view.number - 1) * steps + view.progress.step
-                        status.progress(done / (view.count * steps), text=f"{view.number}/{view.count}: {view.label}")
-                        if view.image is not None:
-                            state.layer_views[view.label] = view.image
-                finally:
-                    views.close()
-            status.empty()
+        views = _small_runs_ui(status, settings, steps, lambda extractor: what_each_layer_sees(
+            content.image, style.image, settings, size=size, steps=steps, extractor=extractor, cache=state.cache
+        ))  # fmt: skip
+        for view in views:
+            if view.image is not None:
+                state.layer_views[view.label] = view.image
     pictures = state.get("layer_views") or {}
     if pictures:
         labels = list(pictures)
@@ -823,21 +837,15 @@ def grid_ui(settings: Settings | None, content: Picture | None, style: Picture |
     status = right.empty()
     if start and ready:
         state.grid = {"content": content, "style": style, "cells": {}}
-        extractor = _extractor_ui(Live(status=status, picture=status, chart=status), settings)
-        if extractor is not None:
-            with _device_turn_ui(Live(status=status, picture=status, chart=status), str(extractor.device)):
-                steps_run = ratio_grid(content.image, style.images, settings, size=size, steps=steps,
-                                       extractor=extractor, cache=state.cache)  # fmt: skip
-                try:
-                    for grid_step in steps_run:
-                        done = (grid_step.number - 1) * steps + grid_step.progress.step
-                        status.progress(done / (grid_step.count * steps), text=f"{grid_step.number}/{grid_step.count}")
-                        if grid_step.progress.done:
-                            key = (grid_step.cell.row, grid_step.cell.column)
-                            state.grid["cells"][key] = (grid_step.cell, grid_step.progress.image)
-                finally:
-                    steps_run.close()
-            status.empty()
+        grid_steps = _small_runs_ui(status, settings, steps, lambda extractor: ratio_grid(
+            content.image, style.images, settings, size=size, steps=steps, extractor=extractor, cache=state.cache
+        ))  # fmt: skip
+        for grid_step in grid_steps:
+            if grid_step.progress.done:
+                state.grid["cells"][grid_step.cell.row, grid_step.cell.column] = (
+                    grid_step.cell,
+                    grid_step.progress.image,
+                )
     grid = state.get("grid")
     if not grid or not grid["cells"]:
         return
