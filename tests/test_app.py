@@ -44,6 +44,19 @@ def stylize(app: AppTest) -> AppTest:
     return app.run()
 
 
+def recorded_transfers(monkeypatch) -> list[tuple[tuple, dict]]:
+    """Record the arguments of every nst.transfer call the app makes (the real engine still runs)."""
+    calls: list[tuple[tuple, dict]] = []
+    real = nst.transfer
+
+    def recording(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nst, "transfer", recording)
+    return calls
+
+
 def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
     app = AppTest.from_file(APP, default_timeout=240).run()
     assert not app.exception and not app.error
@@ -114,20 +127,14 @@ def test_uploaded_pictures_are_used(tmp_path) -> None:
 def test_continue_resumes_from_the_previous_picture_with_the_new_weights(monkeypatch) -> None:
     app = stylize(small_app())
     first = app.session_state.result
-    starts: list[object] = []
-    real = nst.transfer
-
-    def recording(*args, **kwargs):
-        starts.append((kwargs.get("init_image"), args[2]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(nst, "transfer", recording)
+    calls = recorded_transfers(monkeypatch)
     computed = app.session_state.cache.computed
     app.select_slider(key="style_weight").set_value(300.0)
     app.button(key="continue").click()
     app.run()
     assert not app.exception and not app.error
-    ((init_image, settings),) = starts
+    ((args, kwargs),) = calls
+    init_image, settings = kwargs.get("init_image"), args[2]
     assert init_image is first.image  # the previous picture, not the photo
     assert settings.style_weight == 300.0
     result = app.session_state.result
@@ -288,14 +295,7 @@ def test_a_preset_sets_the_knobs_and_the_page_url() -> None:
 
 
 def test_a_run_can_start_from_an_uploaded_picture(monkeypatch) -> None:
-    starts: list[object] = []
-    real = nst.transfer
-
-    def recording(*args, **kwargs):
-        starts.append(kwargs.get("init_image"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(nst, "transfer", recording)
+    calls = recorded_transfers(monkeypatch)
     app = small_app()
     app.selectbox(key="init").set_value("image").run()
     assert app.button(key="stylize").disabled  # nothing to start from yet
@@ -303,7 +303,7 @@ def test_a_run_can_start_from_an_uploaded_picture(monkeypatch) -> None:
     app.sidebar.file_uploader(key="start_upload").upload("start.png", png(start), "image/png").run()
     stylize(app)
     assert not app.exception and not app.error
-    assert np.array_equal(np.asarray(starts[0]), np.asarray(start))
+    assert np.array_equal(np.asarray(calls[0][1]["init_image"]), np.asarray(start))
     assert app.session_state.result.status == "done"
 
 
@@ -330,21 +330,15 @@ def test_a_run_offers_its_previews_as_a_timelapse() -> None:
 
 
 def test_more_style_pictures_blend_with_a_weight_each(monkeypatch) -> None:
-    calls: list[tuple[object, object]] = []
-    real = nst.transfer
-
-    def recording(*args, **kwargs):
-        calls.append((args[1], args[2]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(nst, "transfer", recording)
+    recorded = recorded_transfers(monkeypatch)
     app = small_app()
     extra = make_style(60, 60, seed=4)
     app.file_uploader(key="blend_uploads").set_value([("dots.png", png(extra), "image/png")]).run()
     app.slider(key="blend_weight_1").set_value(0.5)
     stylize(app)
     assert not app.exception and not app.error
-    ((styles, settings),) = calls
+    ((args, _),) = recorded
+    styles, settings = args[1], args[2]
     assert isinstance(styles, list) and len(styles) == 2
     assert np.array_equal(np.asarray(styles[1]), np.asarray(extra))
     assert settings.style_blend == (1.0, 0.5)
@@ -411,17 +405,11 @@ def test_the_ratio_grid_fills_and_a_cell_continues_at_full_size(monkeypatch) -> 
     assert not app.exception and not app.error
     assert len(app.session_state.grid["cells"]) == 20
     cell, picture = app.session_state.grid["cells"][2, 3]
-    starts: list[object] = []
-    real = nst.transfer
-
-    def recording(*args, **kwargs):
-        starts.append((kwargs.get("init_image"), args[2]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(nst, "transfer", recording)
+    calls = recorded_transfers(monkeypatch)
     app.button(key="grid_continue_2_3").click().run()
     assert not app.exception and not app.error
-    ((init_image, settings),) = starts
+    ((args, kwargs),) = calls
+    init_image, settings = kwargs.get("init_image"), args[2]
     assert init_image is picture and settings.style_weight == 3000.0
     assert settings.style_layers == ("relu1_1", "relu2_1", "relu3_1") and settings.output_size == 128
     result = app.session_state.result
