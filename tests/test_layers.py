@@ -71,8 +71,8 @@ def test_a_forward_pass_stops_at_the_deepest_requested_layer() -> None:
     ran: list[int] = []
     for index, module in enumerate(extractor.layers):
         module.register_forward_hook(lambda *_, index=index: ran.append(index))
-    extractor(torch.rand(1, 3, 16, 16), ["relu1_1", "pool1"])
-    assert ran == [0, 2, 4]  # conv1_1, conv1_2, pool1 (the ReLUs run as functions); nothing deeper
+    extractor(torch.rand(1, 3, 16, 16), ["relu1_1", "conv2_1"])
+    assert ran == [0, 2, 5]  # conv1_1, conv1_2, conv2_1 (ReLUs and max pools run as functions); nothing deeper
 
 
 def test_asking_for_a_conv_layer_gives_its_output_before_the_relu(caffe_extractor) -> None:
@@ -92,3 +92,26 @@ def test_gradients_through_the_in_place_relus_match_a_plain_forward(caffe_extrac
         x = torch.relu(x) if isinstance(module, torch.nn.ReLU) else module(x)
     x.pow(2).sum().backward()
     torch.testing.assert_close(image.grad, plain.grad)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 8, 8), (2, 4, 7, 9)])  # odd sizes drop the last row/column
+def test_the_index_free_max_pool_matches_torchs_values_and_gradients(shape) -> None:
+    from nst.features import _MaxPool2x2
+
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)  # no ties
+    grad = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2, dtype=torch.float64)
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        ours = _MaxPool2x2.apply(x)
+    torch.testing.assert_close(ours, torch.nn.functional.max_pool2d(x, 2), rtol=0, atol=0)
+    assert all(t.is_floating_point() for t in saved)  # no int64 indices kept
+    expected = torch.autograd.grad(torch.nn.functional.max_pool2d(x, 2), x, grad)[0]
+    torch.testing.assert_close(torch.autograd.grad(ours, x, grad)[0], expected, rtol=0, atol=0)
+
+
+def test_the_index_free_max_pool_shares_the_gradient_between_equal_maxima() -> None:
+    from nst.features import _MaxPool2x2
+
+    x = torch.tensor([[[[1.0, 3.0], [3.0, 2.0]]]], requires_grad=True)
+    (grad,) = torch.autograd.grad(_MaxPool2x2.apply(x), x, torch.ones(1, 1, 1, 1))
+    torch.testing.assert_close(grad, torch.tensor([[[[0.0, 0.5], [0.5, 0.0]]]]))

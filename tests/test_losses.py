@@ -87,3 +87,22 @@ def test_empty_layer_lists_give_zero() -> None:
     features = {"a": torch.rand(1, 2, 2, 2)}
     assert content_loss(features, {}, []).item() == 0.0
     assert style_loss(features, {}, [], []).item() == 0.0
+
+
+def test_gram_matrix_gradient_is_exact() -> None:
+    features = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gram_matrix, (features,))
+
+
+def test_gram_matrix_of_bfloat16_features_is_float32_and_keeps_no_float32_copy() -> None:
+    features = torch.randn(1, 16, 32, 32, requires_grad=True)
+    low = features.bfloat16()
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        gram = gram_matrix(low)
+    assert gram.dtype == torch.float32
+    torch.testing.assert_close(gram, gram_matrix(low.float()), rtol=1e-5, atol=1e-6)  # float32 sums
+    assert [t.dtype for t in saved] == [torch.bfloat16]  # only the features, kept anyway by the network
+    gram.sum().backward()
+    expected = 2 * (torch.ones(16, 16) @ low.float().reshape(16, -1)).reshape(1, 16, 32, 32) / 1024
+    torch.testing.assert_close(features.grad, expected, rtol=2e-2, atol=1e-3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import nst.engine
 from nst import DivergedError, Settings, stylize, transfer
@@ -202,3 +203,14 @@ def test_auto_precision_uses_bfloat16_only_where_the_processor_is_fast_at_it(mon
     assert device.resolve_precision("auto", torch.device("cpu")) == getattr(torch, expected)
     assert device.resolve_precision("float32", torch.device("cpu")) == torch.float32
     assert device.resolve_precision("auto", torch.device("mps")) == torch.float32
+
+
+def test_lbfgs_keeps_fewer_curvature_pairs_only_for_large_pictures() -> None:
+    from nst.engine import LBFGS_HISTORY, LBFGS_HISTORY_BYTES, LBFGS_MIN_HISTORY, lbfgs_history
+
+    assert lbfgs_history(torch.zeros(1, 3, 384, 512)) == LBFGS_HISTORY
+    large = torch.zeros(1, 3, 768, 1024)
+    pairs = lbfgs_history(large)
+    assert LBFGS_MIN_HISTORY <= pairs < LBFGS_HISTORY
+    assert pairs * 2 * large.numel() * 4 <= LBFGS_HISTORY_BYTES
+    assert lbfgs_history(torch.zeros(1, 3, 3000, 4000)) == LBFGS_MIN_HISTORY
