@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from nst import colour
-from nst.device import resolve_device, resolve_precision
+from nst.device import release_free_memory, resolve_device, resolve_precision
 from nst.errors import DivergedError, ImageLoadError, SettingsError
 from nst.features import FeatureExtractor, build_extractor
 from nst.images import ImageSource, load_image, resize_longest, scaled_size, to_pil, to_tensor
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 LBFGS_HISTORY = 20  # curvature pairs L-BFGS keeps, at most
 LBFGS_HISTORY_BYTES = 128 * 2**20  # and no more memory than this for them (fewer pairs above ~700 px)
 LBFGS_MIN_HISTORY = 6
+TRIM_PIXELS = 400_000  # from about 768x576 up, freed memory goes back to the system after every step
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,8 @@ def transfer(
                 tick = time.perf_counter()
                 before = image.detach().clone()
                 optimizer.step(closure)
+                if width * height >= TRIM_PIXELS:
+                    release_free_memory()
                 finite_loss = math.isfinite(terms["total"])
                 if not finite_loss or not bool(torch.isfinite(image).all()):
                     good = before if finite_loss else last_good
@@ -194,6 +197,7 @@ def transfer(
             # A stopped run (GeneratorExit) ends here too; closing the generator then clears
             # its frame, which frees the picture, the targets and the optimiser's history.
             optimizer.zero_grad(set_to_none=True)
+            release_free_memory()
     log.debug("run ended after %.1f s", time.perf_counter() - started)
 
 

@@ -116,8 +116,11 @@ class _MaxPool2x2(torch.autograd.Function):
         windows = x[..., : 2 * h, : 2 * w].reshape(b, c, h, 2, w, 2)  # an odd last row/column is dropped
         hits = windows == out.reshape(b, c, h, 1, w, 1)
         share = grad.reshape(b, c, h, 1, w, 1) / hits.sum(dim=(3, 5), keepdim=True, dtype=grad.dtype)
-        grad_in = (hits * share).reshape(b, c, 2 * h, 2 * w)
-        return torch.nn.functional.pad(grad_in, (0, x.shape[-1] - 2 * w, 0, x.shape[-2] - 2 * h))
+        grad_in = (hits * share).reshape(b, c, 2 * h, 2 * w)  # the only input-sized allocation but `hits`
+        del hits
+        if grad_in.shape != x.shape:
+            grad_in = torch.nn.functional.pad(grad_in, (0, x.shape[-1] - 2 * w, 0, x.shape[-2] - 2 * h))
+        return grad_in
 
 
 def build_extractor(
