@@ -7,7 +7,9 @@ Runs one after the other in this process, on the same pictures and the same netw
 - reference: single scale, float32, L-BFGS, 300 steps at the output size (Gatys et al.);
 - default: ``Settings(output_size=size)`` as the app and the command line start it
   (coarse to fine, 120 steps, bfloat16 where the processor is fast at it);
-- default, 300 steps: the same schedule with the reference's step count.
+- default, 300 steps: the same schedule with the reference's step count;
+- weighted to the full size: the same four sizes with 60/40/30/100 steps (230), the best
+  schedule found by hand so far for this comparison (most steps where the loss is judged).
 
 Every final picture is saved as 8-bit RGB, read back, and scored by the same full-resolution
 float32 loss (the default layers and weights) with :func:`nst.evaluate`. The table gives
@@ -52,6 +54,7 @@ def main() -> None:
         ),
         f"default: coarse to fine, {default.precision}, {default.iterations} steps": default,
         f"default schedule, {args.reference_steps} steps": default.replace(iterations=args.reference_steps),
+        "coarse to fine, 60/40/30/100 steps": default.replace(iterations=230, scale_split=(60, 40, 30, 100)),
     }
     judge, cache = Settings(output_size=args.size), TargetCache()
     results = {}

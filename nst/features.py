@@ -113,9 +113,10 @@ class _MaxPool2x2(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         x, out = ctx.saved_tensors
         b, c, h, w = out.shape
-        windows = x[..., : 2 * h, : 2 * w].reshape(b, c, h, 2, w, 2)  # an odd last row/column is dropped
-        hits = windows == out.reshape(b, c, h, 1, w, 1)
-        share = grad.reshape(b, c, h, 1, w, 1) / hits.sum(dim=(3, 5), keepdim=True, dtype=grad.dtype)
+        # (B, C, h, 2, w, 2) windows; splitting dimensions is a view in either memory layout.
+        windows = x[..., : 2 * h, : 2 * w].unflatten(3, (w, 2)).unflatten(2, (h, 2))  # odd last row/column dropped
+        hits = windows == out[:, :, :, None, :, None]
+        share = grad[:, :, :, None, :, None] / hits.sum(dim=(3, 5), keepdim=True, dtype=grad.dtype)
         grad_in = (hits * share).reshape(b, c, 2 * h, 2 * w)  # the only input-sized allocation but `hits`
         del hits
         if grad_in.shape != x.shape:

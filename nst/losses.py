@@ -39,7 +39,11 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     1024 px that copy would hold about 350 MB over the style layers through every step.
     """
     b, c, h, w = features.shape
-    return _FloatGram.apply(features.reshape(b, c, h * w)) / (h * w)  # (B, C, C)
+    if features.is_contiguous():
+        flat = features.reshape(b, c, h * w)
+    else:  # channels-last features: (B, C, H*W) as a view of their (B, H*W, C) memory, no copy
+        flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2)
+    return _FloatGram.apply(flat) / (h * w)  # (B, C, C)
 
 
 class _FloatGram(torch.autograd.Function):
@@ -54,8 +58,12 @@ class _FloatGram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (flat,) = ctx.saved_tensors
-        # d(F F^T) = (G' + G'^T) F, in the features' own precision, as the layers below use
-        return (grad + grad.transpose(1, 2)).to(flat.dtype) @ flat
+        # d(F F^T) = (G' + G'^T) F, in the features' own precision, as the layers below use,
+        # and in the features' own memory layout
+        symmetric = (grad + grad.transpose(1, 2)).to(flat.dtype)
+        if flat.stride(-1) == 1:
+            return symmetric @ flat
+        return (flat.transpose(1, 2) @ symmetric).transpose(1, 2)
 
 
 def relative_squared_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -94,11 +94,12 @@ def test_gradients_through_the_in_place_relus_match_a_plain_forward(caffe_extrac
     torch.testing.assert_close(image.grad, plain.grad)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("shape", [(1, 3, 8, 8), (2, 4, 7, 9)])  # odd sizes drop the last row/column
-def test_the_index_free_max_pool_matches_torchs_values_and_gradients(shape) -> None:
+def test_the_index_free_max_pool_matches_torchs_values_and_gradients(shape, layout) -> None:
     from nst.features import _MaxPool2x2
 
-    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)  # no ties
+    x = torch.randn(*shape, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)  # no ties
     grad = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2, dtype=torch.float64)
     saved: list[torch.Tensor] = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
@@ -115,3 +116,4 @@ def test_the_index_free_max_pool_shares_the_gradient_between_equal_maxima() -> N
     x = torch.tensor([[[[1.0, 3.0], [3.0, 2.0]]]], requires_grad=True)
     (grad,) = torch.autograd.grad(_MaxPool2x2.apply(x), x, torch.ones(1, 1, 1, 1))
     torch.testing.assert_close(grad, torch.tensor([[[[0.0, 0.5], [0.5, 0.0]]]]))
+

@@ -106,3 +106,16 @@ def test_gram_matrix_of_bfloat16_features_is_float32_and_keeps_no_float32_copy()
     gram.sum().backward()
     expected = 2 * (torch.ones(16, 16) @ low.float().reshape(16, -1)).reshape(1, 16, 32, 32) / 1024
     torch.testing.assert_close(features.grad, expected, rtol=2e-2, atol=1e-3)
+
+
+def test_gram_matrix_of_channels_last_features_copies_nothing_and_matches() -> None:
+    features = torch.randn(2, 5, 6, 7, dtype=torch.float64)
+    channels_last = features.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        gram = gram_matrix(channels_last)
+    assert [t.untyped_storage().data_ptr() for t in saved] == [channels_last.untyped_storage().data_ptr()]
+    torch.testing.assert_close(gram, gram_matrix(features), rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(gram_matrix, (channels_last,))
+    (grad,) = torch.autograd.grad(gram.sum(), channels_last)
+    assert grad.is_contiguous(memory_format=torch.channels_last)  # stays in the network's layout
