@@ -116,4 +116,3 @@ def test_the_index_free_max_pool_shares_the_gradient_between_equal_maxima() -> N
     x = torch.tensor([[[[1.0, 3.0], [3.0, 2.0]]]], requires_grad=True)
     (grad,) = torch.autograd.grad(_MaxPool2x2.apply(x), x, torch.ones(1, 1, 1, 1))
     torch.testing.assert_close(grad, torch.tensor([[[[0.0, 0.5], [0.5, 0.0]]]]))
-
