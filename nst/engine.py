@@ -300,6 +300,7 @@ def _closure(
     # half the time, and the default run's final float32 loss is within 3% (benchmarks/precision.py).
     precision = resolve_precision(settings.precision, image.device)
     terms: dict[str, float] = {}
+    trim_before_backward = image.shape[-2] * image.shape[-1] >= TRIM_PIXELS
 
     def closure() -> torch.Tensor:
         image.grad = None
@@ -311,6 +312,8 @@ def _closure(
         s = style_loss(features, targets.style_grams, settings.style_layers, style_weights)
         tv = total_variation(image) if settings.tv_weight > 0 else image.new_zeros(())
         total = settings.content_weight * c + settings.style_weight * s + settings.tv_weight * tv
+        if trim_before_backward:
+            release_free_memory()  # the forward pass's freed blocks, before the backward pass peaks
         total.backward()
         values = torch.stack([c.detach(), s.detach(), tv.detach(), total.detach()]).tolist()  # one sync
         terms.update(zip(("content", "style", "tv", "total"), values, strict=True))

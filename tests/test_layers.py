@@ -116,3 +116,20 @@ def test_the_index_free_max_pool_shares_the_gradient_between_equal_maxima() -> N
     x = torch.tensor([[[[1.0, 3.0], [3.0, 2.0]]]], requires_grad=True)
     (grad,) = torch.autograd.grad(_MaxPool2x2.apply(x), x, torch.ones(1, 1, 1, 1))
     torch.testing.assert_close(grad, torch.tensor([[[[0.0, 0.5], [0.5, 0.0]]]]))
+
+
+def test_the_local_vgg19_stack_is_torchvisions_and_the_caffe_path_never_imports_torchvision() -> None:
+    import subprocess
+    import sys
+
+    from torchvision.models import vgg19
+
+    from nst.features import vgg19_features
+
+    with torch.device("meta"):
+        theirs, ours = vgg19(weights=None).features, vgg19_features()
+    assert repr(ours) == repr(theirs)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    code = "import sys; from nst import build_extractor; build_extractor('caffe'); print('torchvision' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
