@@ -29,7 +29,7 @@ from nst.errors import DivergedError, ImageLoadError, SettingsError
 from nst.features import FeatureExtractor, build_extractor
 from nst.images import ImageSource, load_image, resize_longest, scaled_size, to_pil, to_tensor
 from nst.layers import LAYER_INDEX, VGG19_LAYERS, deepest_layer
-from nst.losses import content_loss, style_loss, total_variation
+from nst.losses import content_loss, gram_matrix, style_loss_from_grams, total_variation
 from nst.schedule import Scale, plan_scales
 from nst.settings import Settings
 from nst.targets import TargetCache, Targets, content_features, network_key, picture_digest, style_grams
@@ -40,6 +40,7 @@ LBFGS_HISTORY = 20  # curvature pairs L-BFGS keeps, at most
 LBFGS_HISTORY_BYTES = 128 * 2**20  # and no more memory than this for them (fewer pairs above ~700 px)
 LBFGS_MIN_HISTORY = 6
 TRIM_PIXELS = 400_000  # from about 768x576 up, freed memory goes back to the system after every step
+TRIM_AT_POOLS = ("pool1", "pool2", "pool3")  # and in the backward pass at these layers
 
 
 @dataclass(frozen=True)
@@ -297,22 +298,39 @@ def _closure(
     style_weights = settings.normalised_style_layer_weights
     # Differs from Gatys et al. (float32 throughout): by default the network runs in bfloat16
     # where the processor has fast units for it. At 512 px on this project's CPU a step takes
-    # half the time, and the default run's final float32 loss is within 3% (benchmarks/precision.py).
+    # half the time, and the default run's final float32 loss is within 3% (README, Performance).
     precision = resolve_precision(settings.precision, image.device)
     terms: dict[str, float] = {}
-    trim_before_backward = image.shape[-2] * image.shape[-1] >= TRIM_PIXELS
+    trim = image.shape[-2] * image.shape[-1] >= TRIM_PIXELS
+    style_layers = set(settings.style_layers)
+    deepest = LAYER_INDEX[deepest_layer(layers)]
+    # Large pictures: hand freed memory back in the backward pass too, as it reaches each of
+    # the first pools, so what blocks 3 to 5 freed is not still held while blocks 1 and 2,
+    # the largest, take their gradients (at 1024 px about 250 MB less at the peak, no slower).
+    trim_at = tuple(pool for pool in TRIM_AT_POOLS if trim and LAYER_INDEX[pool] < deepest)
+    zero = image.new_zeros(())
 
     def closure() -> torch.Tensor:
         image.grad = None
+        grams: dict[str, torch.Tensor] = {}
+
+        def visit(name: str, activation: torch.Tensor) -> None:
+            if name in style_layers:
+                # Built during the forward pass, so the backward pass makes each Gram gradient
+                # (relu1_1's: 100 MB at 1024 px in bfloat16) only when its layer is reached.
+                grams[name] = gram_matrix(activation)  # float32, keeping no float32 copy
+            if name in trim_at:
+                activation.register_hook(_release_free_memory_hook)
+
         with torch.autocast(image.device.type, dtype=precision, enabled=precision != torch.float32):
-            features = extractor(image, layers)
-        # Losses in float32: gram_matrix converts the style features itself (keeping no copy)
-        content_features = {name: features[name].float() for name in settings.content_layers} or features
-        c = content_loss(content_features, targets.content, settings.content_layers)
-        s = style_loss(features, targets.style_grams, settings.style_layers, style_weights)
-        tv = total_variation(image) if settings.tv_weight > 0 else image.new_zeros(())
+            features = extractor(image, layers + trim_at, visit=visit)
+        content_features = {name: features[name].float() for name in settings.content_layers}
+        del features
+        c = content_loss(content_features, targets.content, settings.content_layers) if content_features else zero
+        s = style_loss_from_grams(grams, targets.style_grams, settings.style_layers, style_weights) if grams else zero
+        tv = total_variation(image) if settings.tv_weight > 0 else zero
         total = settings.content_weight * c + settings.style_weight * s + settings.tv_weight * tv
-        if trim_before_backward:
+        if trim:
             release_free_memory()  # the forward pass's freed blocks, before the backward pass peaks
         total.backward()
         values = torch.stack([c.detach(), s.detach(), tv.detach(), total.detach()]).tolist()  # one sync
@@ -320,6 +338,11 @@ def _closure(
         return total
 
     return closure, terms
+
+
+def _release_free_memory_hook(grad: torch.Tensor) -> None:
+    """A gradient hook that leaves the gradient as it is and hands freed memory back."""
+    release_free_memory()
 
 
 def evaluate(

@@ -53,7 +53,8 @@ class _FloatGram(torch.autograd.Function):
     def forward(ctx, flat: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(flat)
         as_float = flat.to(torch.promote_types(flat.dtype, torch.float32))  # a temporary copy for bfloat16
-        return as_float @ as_float.transpose(1, 2)
+        with torch.autocast(flat.device.type, enabled=False):  # float32 even inside the network's autocast
+            return as_float @ as_float.transpose(1, 2)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
@@ -76,7 +77,7 @@ def content_loss(
 ) -> torch.Tensor:
     """Mean over ``layers`` of the relative squared feature error (0 if no layers)."""
     if not layers:
-        return next(iter(features.values())).new_zeros((), dtype=torch.float32)
+        return _zero(features)
     return torch.stack([relative_squared_error(features[n], targets[n]) for n in layers]).mean()
 
 
@@ -88,10 +89,28 @@ def style_loss(
 ) -> torch.Tensor:
     """Weighted sum over ``layers`` of the relative squared Gram error (0 if no layers)."""
     if not layers:
-        return next(iter(features.values())).new_zeros((), dtype=torch.float32)
+        return _zero(features)
+    grams = {name: gram_matrix(features[name]) for name in layers}
+    return style_loss_from_grams(grams, target_grams, layers, layer_weights)
+
+
+def style_loss_from_grams(
+    grams: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layers: Sequence[str],
+    layer_weights: Sequence[float],
+) -> torch.Tensor:
+    """:func:`style_loss` from the picture's Gram matrices, already computed (0 if no layers)."""
+    if not layers:
+        return _zero(grams)
     pairs = zip(layers, layer_weights, strict=True)
-    terms = [w * relative_squared_error(gram_matrix(features[n]), target_grams[n]) for n, w in pairs]
-    return torch.stack(terms).sum()
+    return torch.stack([w * relative_squared_error(grams[n], target_grams[n]) for n, w in pairs]).sum()
+
+
+def _zero(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """A float32 zero on the tensors' device."""
+    device = next(iter(tensors.values())).device if tensors else None
+    return torch.zeros((), dtype=torch.float32, device=device)
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

@@ -176,14 +176,14 @@ def test_missing_torchvision_weights_offline_are_a_message_in_the_page(tmp_path,
 def test_a_diverging_run_keeps_the_last_good_picture_and_says_so(monkeypatch) -> None:
     import nst.engine
 
-    real = nst.engine.style_loss
+    real = nst.engine.style_loss_from_grams
     calls = {"n": 0}
 
     def breaks_at_step_6(*args, **kwargs):
         calls["n"] += 1
         return real(*args, **kwargs) * (float("nan") if calls["n"] >= 6 else 1.0)
 
-    monkeypatch.setattr(nst.engine, "style_loss", breaks_at_step_6)
+    monkeypatch.setattr(nst.engine, "style_loss_from_grams", breaks_at_step_6)
     app = stylize(small_app())
     assert not app.exception
     result = app.session_state.result
@@ -258,13 +258,13 @@ def test_a_rerun_mid_run_goes_on_from_the_latest_picture_to_the_planned_end(monk
 def test_a_diverged_run_offers_a_safer_setting_and_continues_from_the_last_good_picture(monkeypatch) -> None:
     import nst.engine
 
-    real, calls = nst.engine.style_loss, {"n": 0}
+    real, calls = nst.engine.style_loss_from_grams, {"n": 0}
 
     def breaks_at_step_4_once(*args, **kwargs):
         calls["n"] += 1
         return real(*args, **kwargs) * (float("nan") if calls["n"] == 4 else 1.0)
 
-    monkeypatch.setattr(nst.engine, "style_loss", breaks_at_step_4_once)
+    monkeypatch.setattr(nst.engine, "style_loss_from_grams", breaks_at_step_4_once)
     app = small_app()
     app.radio(key="optimizer").set_value("adam")
     app.run()

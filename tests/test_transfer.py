@@ -58,9 +58,9 @@ def test_lbfgs_evaluates_the_network_once_per_step(caffe_extractor, content_imag
     class Counting:
         device, source, pooling = caffe_extractor.device, caffe_extractor.source, caffe_extractor.pooling
 
-        def __call__(self, image, layers):
+        def __call__(self, image, layers, visit=None):
             calls.append(image.shape[-1])
-            return caffe_extractor(image, layers)
+            return caffe_extractor(image, layers, visit=visit)
 
     list(transfer(content_image, style_image, Settings(**SMALL, iterations=6), extractor=Counting()))
     assert len(calls) == 2 + 6  # content and style targets, then one forward+backward per step
@@ -124,14 +124,14 @@ def test_a_diverging_run_stops_with_a_message_and_the_last_finite_picture(
     caffe_extractor, content_image, style_image, monkeypatch
 ) -> None:
     calls = {"n": 0}
-    real = nst.engine.style_loss
+    real = nst.engine.style_loss_from_grams
 
     def breaks_at_step_4(*args, **kwargs):
         calls["n"] += 1
         value = real(*args, **kwargs)
         return value * float("nan") if calls["n"] >= 4 else value
 
-    monkeypatch.setattr(nst.engine, "style_loss", breaks_at_step_4)
+    monkeypatch.setattr(nst.engine, "style_loss_from_grams", breaks_at_step_4)
     with pytest.raises(DivergedError) as caught:
         run(content_image, style_image, caffe_extractor, iterations=10)
     assert caught.value.step == 4 and "diverged at step 4" in str(caught.value)
@@ -214,3 +214,42 @@ def test_lbfgs_keeps_fewer_curvature_pairs_only_for_large_pictures() -> None:
     assert LBFGS_MIN_HISTORY <= pairs < LBFGS_HISTORY
     assert pairs * 2 * large.numel() * 4 <= LBFGS_HISTORY_BYTES
     assert lbfgs_history(torch.zeros(1, 3, 3000, 4000)) == LBFGS_MIN_HISTORY
+
+
+@pytest.mark.parametrize("trim", [False, True])
+def test_one_step_gives_the_plain_loss_and_gradient(
+    trim, caffe_extractor, content_image, style_image, monkeypatch
+) -> None:
+    """The loop builds Gram matrices during the forward pass and, for large pictures, hands memory
+    back from gradient hooks; neither may change the loss or the gradient."""
+    from nst.engine import _closure, _inputs, _targets
+    from nst.images import resize_longest, to_tensor
+    from nst.losses import content_loss, style_loss
+    from nst.schedule import Scale
+    from nst.targets import TargetCache
+
+    released = []
+    monkeypatch.setattr(nst.engine, "TRIM_PIXELS", 0 if trim else 10**9)
+    monkeypatch.setattr(nst.engine, "release_free_memory", lambda: released.append(1))
+    settings = Settings(**SMALL, precision="float32", style_layer_weights=(1, 2, 3, 4, 5))
+    inputs = _inputs(settings, content_image, style_image, None)
+    content = to_tensor(resize_longest(inputs.content, 64))
+    targets = _targets(caffe_extractor, TargetCache(), settings, content, inputs, Scale(64, 1))
+    picture = torch.rand(content.shape)
+
+    image = picture.clone().requires_grad_(True)
+    closure, terms = _closure(caffe_extractor, settings, targets, image)
+    loss = closure()
+
+    plain = picture.clone().requires_grad_(True)
+    features = caffe_extractor(plain, settings.content_layers + settings.style_layers)
+    c = content_loss(features, targets.content, settings.content_layers)
+    s = style_loss(features, targets.style_grams, settings.style_layers, settings.normalised_style_layer_weights)
+    (c + settings.style_weight * s).backward()
+
+    assert terms["content"] == pytest.approx(c.item(), rel=1e-6)
+    assert terms["style"] == pytest.approx(s.item(), rel=1e-6)
+    assert loss.item() == pytest.approx(c.item() + settings.style_weight * s.item(), rel=1e-6)
+    torch.testing.assert_close(image.grad, plain.grad, rtol=1e-5, atol=1e-9)
+    assert bool(released) == trim  # once before the backward pass, then at pool3, pool2 and pool1
+    assert len(released) == (4 if trim else 0)
