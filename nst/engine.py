@@ -298,7 +298,7 @@ def _closure(
     style_weights = settings.normalised_style_layer_weights
     # Differs from Gatys et al. (float32 throughout): by default the network runs in bfloat16
     # where the processor has fast units for it. At 512 px on this project's CPU a step takes
-    # half the time, and the default run's final float32 loss is within 3% (README, Performance).
+    # 0.6-0.65 times as long, and the default run's final float32 loss is within 3% (README, "The method").
     precision = resolve_precision(settings.precision, image.device)
     terms: dict[str, float] = {}
     trim = image.shape[-2] * image.shape[-1] >= TRIM_PIXELS

@@ -96,7 +96,7 @@ class Settings:
     precision: str = _knob(
         "auto",
         "arithmetic inside VGG19: auto uses bfloat16 where the processor has fast bfloat16 units "
-        "(about 2x faster, half the memory), else float32",
+        "(about 1.5x faster, less memory), else float32",
         choices=PRECISIONS,
     )
     preview_every: int = _knob(10, "hand back the current picture every N steps (0: only at the end)")
