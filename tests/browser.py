@@ -162,6 +162,17 @@ def page_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def file_inputs(driver, at_least: int) -> list:
+    """The page's file-upload inputs, in page order, once there are at least ``at_least``."""
+    from selenium.webdriver.common.by import By
+
+    return wait_for(
+        lambda: len(found := driver.find_elements(By.CSS_SELECTOR, 'input[type="file"]')) >= at_least and found,
+        60,
+        what=f"{at_least} upload boxes",
+    )
+
+
 def memory_mb(pid: int) -> tuple[float, float]:
     """A process's resident memory now and at its peak, in MB (Linux)."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)

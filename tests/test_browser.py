@@ -10,7 +10,17 @@ import time
 
 import pytest
 
-from browser import CHROMEDRIVER, CHROMIUM, button, chromium, page_text, result_images, streamlit_server, wait_for
+from browser import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    button,
+    chromium,
+    file_inputs,
+    page_text,
+    result_images,
+    streamlit_server,
+    wait_for,
+)
 from conftest import make_content, make_style
 
 HAVE_BROWSER = bool(CHROMIUM and CHROMEDRIVER)
@@ -43,18 +53,9 @@ def upload(driver, content: str, style: str) -> None:
     an upload box that is being redrawn and be lost (seen once in eight tabs under load), so
     a file that has not shown up after a while is sent again.
     """
-    from selenium.webdriver.common.by import By
-
     for shown, (box, path) in enumerate([(0, content), (1, style)], start=1):
         for attempt in range(3):
-            inputs = wait_for(
-                lambda: (
-                    (found := driver.find_elements(By.CSS_SELECTOR, 'input[type="file"]')) and len(found) >= 2 and found
-                ),  # content, style (then the blend box)
-                60,
-                what="the two upload boxes",
-            )
-            inputs[box].send_keys(path)
+            file_inputs(driver, 2)[box].send_keys(path)  # content, style (then the blend box)
             try:
                 wait_for(lambda n=shown: page_text(driver).count("your upload") >= n, 30, what=f"upload {shown} shown")
                 break
