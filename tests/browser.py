@@ -162,15 +162,35 @@ def page_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
-def file_inputs(driver, at_least: int) -> list:
-    """The page's file-upload inputs, in page order, once there are at least ``at_least``."""
+def drop_file(driver, box: int, path: str, boxes: int) -> None:
+    """Send a file to the page's ``box``-th upload box (of at least ``boxes``) and see it arrive.
+
+    A file sent while the page reruns for an earlier one can land in an upload box that is
+    being redrawn and be lost (seen once in eight tabs under load): a file whose name has not
+    appeared in its box after a while is sent again. Once the box shows it, the caller waits
+    for the app, however slow the server is, without sending anything more.
+    """
     from selenium.webdriver.common.by import By
 
-    return wait_for(
-        lambda: len(found := driver.find_elements(By.CSS_SELECTOR, 'input[type="file"]')) >= at_least and found,
-        60,
-        what=f"{at_least} upload boxes",
-    )
+    name = Path(path).name
+
+    def uploaders() -> list:
+        return wait_for(
+            lambda: (
+                len(found := driver.find_elements(By.CSS_SELECTOR, '[data-testid="stFileUploader"]')) >= boxes and found
+            ),
+            60,
+            what=f"{boxes} upload boxes",
+        )
+
+    for attempt in range(3):
+        uploaders()[box].find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(path)
+        try:
+            wait_for(lambda: name in uploaders()[box].text, 20, what=f"{name} in upload box {box}")
+            return
+        except TimeoutError:
+            if attempt == 2:
+                raise
 
 
 def memory_mb(pid: int) -> tuple[float, float]:

@@ -15,7 +15,7 @@ from browser import (
     CHROMIUM,
     button,
     chromium,
-    file_inputs,
+    drop_file,
     page_text,
     result_images,
     streamlit_server,
@@ -47,21 +47,10 @@ def pictures(tmp_path_factory):
 
 
 def upload(driver, content: str, style: str) -> None:
-    """Drop the photo, wait until the page shows it, then the style picture.
-
-    One file at a time: a file sent while the page reruns for the previous one can land in
-    an upload box that is being redrawn and be lost (seen once in eight tabs under load), so
-    a file that has not shown up after a while is sent again.
-    """
+    """Drop the photo, wait until the page shows it, then the style picture (see drop_file)."""
     for shown, (box, path) in enumerate([(0, content), (1, style)], start=1):
-        for attempt in range(3):
-            file_inputs(driver, 2)[box].send_keys(path)  # content, style (then the blend box)
-            try:
-                wait_for(lambda n=shown: page_text(driver).count("your upload") >= n, 30, what=f"upload {shown} shown")
-                break
-            except TimeoutError:
-                if attempt == 2:
-                    raise
+        drop_file(driver, box, path, boxes=2)  # content, style (then the blend box)
+        wait_for(lambda n=shown: page_text(driver).count("your upload") >= n, 120, what=f"upload {shown} shown")
 
 
 def test_upload_two_pictures_stylize_and_watch_the_preview_change(app_url, pictures, tmp_path) -> None:
