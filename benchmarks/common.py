@@ -6,11 +6,14 @@ measured side by side in one run, because absolute seconds drift on shared machi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +35,28 @@ def inputs() -> tuple[Image.Image, Image.Image, str]:
     return Image.fromarray(photo), Image.fromarray(painting), "generated pictures (../shared/images not found)"
 
 
-def run_child(code: str, *args: str) -> dict:
-    """Run ``code`` in a fresh Python (so peak memory is its own); it prints one JSON line."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=ROOT)
+def run_child(code: str, *args: str, root: Path = ROOT) -> dict:
+    """Run ``code`` in a fresh Python (so peak memory is its own); it prints one JSON line.
+
+    ``root``: the checkout whose ``nst`` it imports (another revision's, for a before/after).
+    """
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=root)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def checkout(revision: str) -> Iterator[Path]:
+    """A temporary ``git worktree`` of ``revision`` of this repository, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="nst-baseline-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision], cwd=ROOT, check=True,
+                   capture_output=True)  # fmt: skip
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, capture_output=True)
 
 
 def peak_rss_mb() -> float:

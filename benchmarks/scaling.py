@@ -1,7 +1,7 @@
 """How time per step, peak memory and arithmetic speed grow with the output size.
 
     python benchmarks/scaling.py [--sizes 128 256 512 768 1024] [--steps 22] [--optimizer lbfgs]
-        [--precisions float32 bfloat16]
+        [--precisions float32 bfloat16] [--baseline GIT-REVISION]
 
 Each size runs single-scale in its own process (so its peak resident memory is its own;
 it includes Python, torch and the model). GFLOP/s counts the convolutions of one forward
@@ -9,6 +9,10 @@ pass to relu5_1 plus the backward pass to the pixels (the same again: the networ
 weights take no gradients), and is set beside a plain float32 matrix multiply measured in
 the same run. Each size runs in float32 and in bfloat16 (autocast; the default on
 processors with fast bfloat16 units).
+
+``--baseline REV`` also runs every size in a temporary git worktree of REV, alternating
+with the current code (so drift on a shared machine hits both alike), and prints a
+before/after table with ratios.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, run_child, table  # noqa: E402
+from common import checkout, machine, run_child, table  # noqa: E402
 
 CHILD = r"""
 import json, sys
@@ -70,7 +74,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=22, help="timed steps after a warm-up; >20 fills L-BFGS")
     parser.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam"])
     parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
+    parser.add_argument("--baseline", metavar="REV", help="also measure this git revision, side by side")
     args = parser.parse_args()
+    if args.baseline:
+        with checkout(args.baseline) as before:
+            compare(args, before)
+        return
     results = {
         (size, precision): run_child(CHILD, args.optimizer, str(size), str(args.steps), precision)
         for size in args.sizes
@@ -100,6 +109,23 @@ def main() -> None:
     )
     print(table(headers, rows))
     print(json.dumps({f"{k[0]} {k[1]}": v for k, v in results.items()}))
+
+
+def compare(args: argparse.Namespace, before: Path) -> None:
+    """Each size and precision measured at the baseline and now, one after the other."""
+    rows = []
+    for size in args.sizes:
+        for precision in args.precisions:
+            measure = (CHILD, args.optimizer, str(size), str(args.steps), precision)
+            old, new = run_child(*measure, root=before), run_child(*measure)
+            rows.append([
+                "{}x{}".format(*new["size"]), precision,
+                f"{old['per_step']:.2f}", f"{new['per_step']:.2f}", f"{new['per_step'] / old['per_step']:.2f}",
+                f"{old['peak_mb']:.0f}", f"{new['peak_mb']:.0f}", f"{new['peak_mb'] / old['peak_mb']:.2f}",
+            ])  # fmt: skip
+    print(f"# {args.optimizer}, single scale, median of {args.steps} steps; {machine()}; baseline {args.baseline}")
+    headers = ["size", "precision", "s/step before", "s/step now", "ratio", "peak MB before", "peak MB now", "ratio"]
+    print(table(headers, rows))
 
 
 if __name__ == "__main__":

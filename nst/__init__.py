@@ -7,7 +7,7 @@
 The package never imports Streamlit; the web app lives in ``streamlit_app.py``.
 """
 
-from nst.engine import Progress, evaluate, stylize, transfer
+from nst.engine import Progress, Resume, evaluate, stylize, transfer
 from nst.errors import DivergedError, ImageLoadError, NSTError, SettingsError, WeightsError
 from nst.features import FeatureExtractor, build_extractor
 from nst.images import load_image
@@ -22,6 +22,7 @@ __all__ = [
     "ImageLoadError",
     "NSTError",
     "Progress",
+    "Resume",
     "Scale",
     "Settings",
     "SettingsError",

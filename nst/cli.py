@@ -12,8 +12,9 @@ import argparse
 import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         flags = ["--" + field.name.replace("_", "-")] + ALIASES.get(field.name, [])
         kind = _kind(field)
-        extra: dict = {"choices": field.metadata["choices"]} if "choices" in field.metadata else {}
+        extra: dict[str, Any] = {"choices": field.metadata["choices"]} if "choices" in field.metadata else {}
         default = field.default
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else ("" if default is None else default)
         group.add_argument(
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _kind(field: dataclasses.Field) -> type | object:
+def _kind(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
     annotation = str(field.type)
     if annotation.startswith("tuple[float"):
         return _float_list
@@ -164,6 +165,8 @@ def _run(
                     save_dir.mkdir(parents=True, exist_ok=True)
                     progress.image.save(save_dir / f"step_{progress.step:05d}.png")
         bar.close()
+        if latest is None:  # the last step always brings a picture
+            return _fail("the run ended without a picture", EXIT_FAILED)
         _save(latest, output)
         if not quiet:
             print(f"saved {output} ({latest.width}x{latest.height})", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
 
@@ -40,6 +41,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "mps"):
         raise SettingsError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return torch.device(name)
+
+
+def available_devices() -> list[str]:
+    """The device names a person can choose here: ``auto``, ``cpu``, then each CUDA GPU and ``mps``.
+
+    Examples:
+        >>> available_devices()[:2]
+        ['auto', 'cpu']
+    """
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if _mps_available():
+        found.append("mps")
+    return found
 
 
 def _mps_available() -> bool:
@@ -98,10 +114,11 @@ def release_free_memory() -> bool:
 
 
 @functools.cache
-def _malloc_trim():  # noqa: ANN202 (a ctypes function or None)
+def _malloc_trim() -> Callable[[int], int] | None:
     import ctypes
 
     try:
-        return ctypes.CDLL(None).malloc_trim  # the C library the process already uses
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim  # the C library the process already uses
+        return trim
     except (OSError, AttributeError, TypeError):
         return None

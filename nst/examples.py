@@ -115,7 +115,7 @@ def _mosaic(size: int, rng: np.random.Generator) -> Image.Image:
             (1.0, (120, 40, 140)),
         ],
     )
-    pixels = np.stack(np.mgrid[0:size, 0:size][::-1], -1).reshape(-1, 2).astype(np.float32)
+    pixels = np.stack(list(np.mgrid[0:size, 0:size][::-1]), -1).reshape(-1, 2).astype(np.float32)
     nearest = np.empty(len(pixels), np.int64)
     second = np.empty(len(pixels), np.float32)
     gap = np.empty(len(pixels), np.float32)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,6 +41,9 @@ class FeatureExtractor(nn.Module):
         self.preprocessing = preprocessing
         self.source = source
         self.pooling = pooling
+        self._order: torch.Tensor
+        self._mean: torch.Tensor
+        self._std: torch.Tensor
         order = torch.tensor(preprocessing.channel_order)
         self.register_buffer("_order", order, persistent=False)
         self.register_buffer("_mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1), persistent=False)
@@ -118,20 +122,22 @@ class _MaxPool2x2(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
         out = torch.nn.functional.max_pool2d(x, 2, 2)
         ctx.save_for_backward(x, out)
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        x: torch.Tensor
+        out: torch.Tensor
         x, out = ctx.saved_tensors
         b, c, h, w = out.shape
         # (B, C, h, 2, w, 2) windows; splitting dimensions is a view in either memory layout.
         windows = x[..., : 2 * h, : 2 * w].unflatten(3, (w, 2)).unflatten(2, (h, 2))  # odd last row/column dropped
         hits = windows == out[:, :, :, None, :, None]
         share = grad[:, :, :, None, :, None] / hits.sum(dim=(3, 5), keepdim=True, dtype=grad.dtype)
-        grad_in = (hits * share).reshape(b, c, 2 * h, 2 * w)  # the only input-sized allocation but `hits`
+        grad_in: torch.Tensor = (hits * share).reshape(b, c, 2 * h, 2 * w)  # the only input-sized allocation but `hits`
         del hits
         if grad_in.shape != x.shape:
             grad_in = torch.nn.functional.pad(grad_in, (0, x.shape[-1] - 2 * w, 0, x.shape[-2] - 2 * h))
@@ -175,6 +181,10 @@ def build_extractor(
             Gatys et al. report that average pooling gives slightly nicer results).
         device: where the network lives.
         last_layer: the deepest layer any run will ask for; later modules are not built.
+
+    Examples:
+        >>> extractor = build_extractor("caffe", last_layer="relu5_1")  # doctest: +SKIP
+        >>> extractor(picture, ["relu1_1", "relu4_2"])["relu4_2"].shape  # (1, 512, H/8, W/8)  # doctest: +SKIP
     """
     started = time.perf_counter()
     last_layer = canonical_layer(last_layer)

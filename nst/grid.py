@@ -11,7 +11,7 @@ this project's losses are relative errors, so the ratios here are 3 ... 3000.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from nst.engine import Progress, transfer
@@ -64,7 +64,7 @@ def cells(base: Settings | None = None, *, size: int = 96, steps: int = 40,
 
 def ratio_grid(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     base: Settings | None = None,
     *,
     size: int = 96,
@@ -72,8 +72,13 @@ def ratio_grid(
     ratios: Sequence[float] = RATIOS,
     extractor: FeatureExtractor | None = None,
     cache: TargetCache | None = None,
-) -> Iterator[GridStep]:
-    """Run every cell in turn, yielding every step."""
+) -> Generator[GridStep, None, None]:
+    """Run every cell in turn, yielding every step.
+
+    Examples:
+        >>> pictures = {(s.cell.row, s.cell.column): s.progress.image
+        ...             for s in ratio_grid("photo.jpg", "painting.jpg") if s.progress.done}  # doctest: +SKIP
+    """
     plan = cells(base, size=size, steps=steps, ratios=ratios)
     cache = cache if cache is not None else TargetCache()
     for number, cell in enumerate(plan, start=1):

@@ -14,7 +14,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from nst.limits import Limits
 
 log = logging.getLogger(__name__)
 
-ImageSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Image.Image
+ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | Image.Image
 
 READABLE = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 
@@ -42,6 +42,10 @@ def load_image(source: ImageSource, *, max_pixels: int | None = None, name: str 
 
     Raises:
         ImageLoadError: empty, truncated, not a picture, too large, or an unusable mode.
+
+    Examples:
+        >>> load_image(open("photo.jpg", "rb").read(), name="photo.jpg").mode  # doctest: +SKIP
+        'RGB'
     """
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "the picture")
     if max_pixels is None:
@@ -79,7 +83,7 @@ def _open(source: ImageSource, label: str) -> Image.Image:
             raise ImageLoadError(f"{label} is empty (0 bytes)")
         stream = io.BytesIO(path.read_bytes())
     else:
-        stream = source
+        stream = cast(BinaryIO, source)  # load_image hands PIL images over before this
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check sizes ourselves
@@ -142,7 +146,12 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def scaled_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
-    """``(width, height)`` scaled so that the longer side is ``longest``, aspect kept."""
+    """``(width, height)`` scaled so that the longer side is ``longest``, aspect kept.
+
+    Examples:
+        >>> scaled_size((1024, 768), 512)
+        (512, 384)
+    """
     width, height = size
     scale = longest / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))

@@ -23,7 +23,8 @@ def features_at(extractor: FeatureExtractor, picture: ImageSource, layer: str, s
     layer = canonical_layer(layer)
     image = to_tensor(resize_longest(load_image(picture), size), extractor.device)
     with torch.inference_mode():
-        return extractor(image, (layer,))[layer][0].float().cpu()
+        features: torch.Tensor = extractor(image, (layer,))[layer][0].float().cpu()
+    return features
 
 
 def strongest_channels(features: torch.Tensor, count: int) -> list[int]:

@@ -41,6 +41,10 @@ def canonical_layer(name: str) -> str:
 
     Raises:
         SettingsError: the name is not a VGG19 layer; the message lists the valid names.
+
+    Examples:
+        >>> canonical_layer("block4_conv2"), canonical_layer("RELU1_1")
+        ('conv4_2', 'relu1_1')
     """
     key = str(name).strip().lower()
     if key in LAYER_INDEX:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from nst.errors import SettingsError
+from nst.settings import Settings
 
 ENV_PREFIX = "NST_"
 
@@ -22,9 +25,10 @@ class Limits:
     """What one run may ask for. Read with :meth:`from_env`."""
 
     max_input_megapixels: float = 40.0  # larger JPEGs decode at 1/2..1/8 size, other formats are refused
-    max_output_size_cpu: int = 1024  # longest side of a result on a CPU (about 3.5 GB, 6-12 s per step)
+    max_output_size_cpu: int = 1024  # on a CPU: a peak of 1.8 GB (bfloat16) to 2.2 GB (float32), 3.6-5.3 s a step
+    # on a 2-core CPU with AVX512-BF16 (docs/performance.md)
     max_output_size_gpu: int = 2048  # on a CUDA or MPS device
-    max_iterations: int = 1000  # per run (Continue starts a new run)
+    max_iterations: int = 1000  # steps per run (Continue starts a new run)
     runs_per_device: int = 1  # runs at once per device; more sessions wait in a fair queue
     max_kept_side: int = 2048  # uploads are kept in the session at most this large (memory per session)
 
@@ -36,26 +40,46 @@ class Limits:
         """The largest output size for a device name such as ``cpu``, ``cuda:0`` or ``mps``."""
         return self.max_output_size_cpu if device.startswith("cpu") else self.max_output_size_gpu
 
+    def check(self, settings: Settings, device: str) -> None:
+        """Refuse a run that asks for more than these limits allow on ``device`` (a resolved name).
+
+        Raises:
+            SettingsError: the output size or the number of iterations is over the limit.
+
+        Examples:
+            >>> Limits().check(Settings(output_size=4096), "cpu")
+            Traceback (most recent call last):
+            ...
+            nst.errors.SettingsError: this server makes pictures up to 1024 px on cpu; choose a smaller output size
+        """
+        largest = self.max_output_size(device)
+        if settings.output_size > largest:
+            raise SettingsError(
+                f"this server makes pictures up to {largest} px on {device}; choose a smaller output size"
+            )
+        if settings.iterations > self.max_iterations:
+            raise SettingsError(f"this server runs at most {self.max_iterations} steps at a time")
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Limits:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """Defaults, overridden by ``NST_<FIELD NAME IN CAPITALS>`` variables.
 
         Raises:
             SettingsError: a variable is not a positive number.
         """
-        environ = os.environ if environ is None else environ
-        values = {}
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
             name = ENV_PREFIX + field.name.upper()
-            if name not in environ:
+            if name not in env:
                 continue
-            kind = float if field.type in (float, "float") else int
+            kind: type[float] | type[int] = float if field.type in (float, "float") else int
             try:
-                value = kind(environ[name])
+                value = kind(env[name])
             except ValueError:
                 kind_name = "whole" if kind is int else "decimal"
-                raise SettingsError(f"{name} must be a {kind_name} number, not {environ[name]!r}") from None
+                raise SettingsError(f"{name} must be a {kind_name} number, not {env[name]!r}") from None
             if value <= 0:
-                raise SettingsError(f"{name} must be more than zero, not {environ[name]!r}")
+                raise SettingsError(f"{name} must be more than zero, not {env[name]!r}")
             values[field.name] = value
         return cls(**values)

@@ -25,6 +25,7 @@ and with any weights.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -43,22 +44,23 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
         flat = features.reshape(b, c, h * w)
     else:  # channels-last features: (B, C, H*W) as a view of their (B, H*W, C) memory, no copy
         flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2)
-    return _FloatGram.apply(flat) / (h * w)  # (B, C, C)
+    gram: torch.Tensor = _FloatGram.apply(flat)  # (B, C, C)
+    return gram / (h * w)
 
 
 class _FloatGram(torch.autograd.Function):
     """``F -> F F^T`` in at least float32 for ``(B, C, N)`` features of any floating precision."""
 
     @staticmethod
-    def forward(ctx, flat: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, flat: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(flat)
         as_float = flat.to(torch.promote_types(flat.dtype, torch.float32))  # a temporary copy for bfloat16
         with torch.autocast(flat.device.type, enabled=False):  # float32 even inside the network's autocast
             return as_float @ as_float.transpose(1, 2)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (flat,) = ctx.saved_tensors
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        flat: torch.Tensor = ctx.saved_tensors[0]
         # d(F F^T) = (G' + G'^T) F, in the features' own precision, as the layers below use,
         # and in the features' own memory layout
         symmetric = (grad + grad.transpose(1, 2)).to(flat.dtype)

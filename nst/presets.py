@@ -39,6 +39,10 @@ def preset(name: str) -> dict[str, Any]:
 
     Raises:
         SettingsError: no preset has that name.
+
+    Examples:
+        >>> preset("bold")
+        {'style_weight': 300.0}
     """
     if name not in PRESETS:
         raise SettingsError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")

@@ -8,7 +8,7 @@ and per second of their own computation (the other runs' time is not counted).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 
 from nst.engine import Progress
@@ -25,12 +25,18 @@ class Lap:
     error: NSTError | None = None
 
 
-def race(runners: Mapping[str, Iterator[Progress]]) -> Iterator[Lap]:
+def race(runners: Mapping[str, Iterator[Progress]]) -> Generator[Lap, None, None]:
     """Take one step of each runner in turn until all are done.
 
     A runner that raises an :class:`NSTError` (for example a diverging Adam run) yields a
     Lap with that error and drops out; the others go on. Closing this generator closes
     every runner (a stopped race releases them all).
+
+    Examples:
+        >>> runners = {"lbfgs": transfer(photo, painting), "adam": transfer(photo, painting, adam)}  # doctest: +SKIP
+        >>> laps = race(runners)  # doctest: +SKIP
+        >>> for lap in laps:  # doctest: +SKIP
+        ...     print(lap.name, lap.progress.step, lap.progress.loss, lap.seconds)
     """
     running = dict(runners)
     spent = dict.fromkeys(running, 0.0)

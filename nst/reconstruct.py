@@ -13,7 +13,7 @@ so that a laptop CPU draws all ten in under a minute.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 from PIL import Image
@@ -80,7 +80,7 @@ def what_each_layer_sees(
     steps: int = 60,
     extractor: FeatureExtractor | None = None,
     cache: TargetCache | None = None,
-) -> Iterator[Reconstruction]:
+) -> Generator[Reconstruction, None, None]:
     """Run the ten reconstructions one after the other, yielding every step.
 
     ``base`` supplies the weights source, pooling, optimiser, seed and device.

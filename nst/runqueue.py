@@ -13,11 +13,10 @@ and notice a Stop between waits.
 
 from __future__ import annotations
 
-import collections
 import itertools
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,6 @@ class Ticket:
 
     number: int
     owner: str = ""
-    joined: float = field(default_factory=time.monotonic, compare=False)
 
 
 class RunQueue:
@@ -39,7 +37,6 @@ class RunQueue:
         self._tickets: list[Ticket] = []  # in order of arrival; the first `slots` may run
         self._numbers = itertools.count(1)
         self._changed = threading.Condition()
-        self.started: collections.deque[str] = collections.deque(maxlen=1000)  # owners, in the order runs began
 
     def join(self, owner: str = "") -> Ticket:
         """Take a place at the end of the queue."""
@@ -74,7 +71,6 @@ class RunQueue:
         with self._changed:
             if self._position(ticket) != 0:
                 raise RuntimeError("a run began before its turn")
-            self.started.append(ticket.owner)
 
     def leave(self, ticket: Ticket) -> None:
         """Give up the place or the slot; safe to call more than once."""

@@ -33,6 +33,12 @@ def plan_scales(settings: Settings) -> list[Scale]:
     about the same time: a scale with a quarter of the pixels gets four times the steps.
     Every scale gets at least one step; with fewer iterations than scales, fewer scales
     are used.
+
+    Examples:
+        >>> plan_scales(Settings())  # the default 512 px run
+        [Scale(size=192, steps=61), Scale(size=266, steps=32), Scale(size=369, steps=17), Scale(size=512, steps=10)]
+        >>> plan_scales(Settings(scales=1, iterations=50))  # the paper's single size
+        [Scale(size=512, steps=50)]
     """
     output, start = settings.output_size, min(settings.start_size, settings.output_size)
     count = settings.scales or (len(settings.scale_split) if settings.scale_split else 0)

@@ -24,6 +24,14 @@ PRESERVE_COLOUR = ("off", "luminance", "histogram")  # nst.colour
 WEIGHT_SOURCES = ("caffe", "torchvision")  # or a path to a state-dict file
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}  # pixels live in [0, 1]
 MIN_OUTPUT_SIZE = 32  # below this the deepest layers see fewer than 2x2 positions
+# The values a person picks from (the app's sliders; the command line takes any number).
+CONTENT_WEIGHTS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+STYLE_WEIGHTS = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 3000.0,
+                 10000.0)  # fmt: skip
+TV_WEIGHTS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+OUTPUT_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 1024, 1536, 2048)
+START_SIZES = (64, 96, 128, 192, 256, 384, 512)
+LEARNING_RATES = {"lbfgs": (0.1, 0.2, 0.5, 1.0, 2.0), "adam": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)}
 
 
 def _knob(default: Any, help: str, **extra: Any) -> Any:
@@ -38,9 +46,13 @@ class Settings:
     """One style-transfer run's configuration. Immutable; use :meth:`replace`."""
 
     # -- the objective: total = content_weight*content + style_weight*style + tv_weight*tv
-    content_weight: float = _knob(1.0, "alpha: how strongly the result keeps the content photo's structure")
-    style_weight: float = _knob(30.0, "beta: how strongly the result takes on the style picture's textures")
-    tv_weight: float = _knob(0.0, "total-variation weight: smooths away pixel noise; 0 turns it off")
+    content_weight: float = _knob(
+        1.0, "alpha: how strongly the result keeps the content photo's structure", values=CONTENT_WEIGHTS
+    )
+    style_weight: float = _knob(
+        30.0, "beta: how strongly the result takes on the style picture's textures", values=STYLE_WEIGHTS
+    )
+    tv_weight: float = _knob(0.0, "total-variation weight: smooths away pixel noise; 0 turns it off", values=TV_WEIGHTS)
     content_layers: tuple[str, ...] = _knob(
         ("relu4_2",), "VGG19 layers whose features the result must match to the content photo"
     )
@@ -59,8 +71,10 @@ class Settings:
     )
     # -- the optimisation
     optimizer: str = _knob("lbfgs", "lbfgs: fast, few steps; adam: steadier, needs more steps", choices=OPTIMIZERS)
-    learning_rate: float | None = _knob(None, "step size; empty means the optimiser's default (L-BFGS 1.0, Adam 0.02)")
-    iterations: int = _knob(120, "number of optimisation steps (one VGG19 forward and backward each)")
+    learning_rate: float | None = _knob(
+        None, "step size; empty means the optimiser's default (L-BFGS 1.0, Adam 0.02)", values=LEARNING_RATES
+    )
+    iterations: int = _knob(120, "number of optimisation steps (one VGG19 forward and backward each)", step=10)
     init: str = _knob(
         "content",
         "starting picture: the content photo, random noise, the style picture, or an image of your own "
@@ -69,12 +83,16 @@ class Settings:
     )
     seed: int = _knob(0, "random seed; the same seed gives the same picture on the same machine")
     # -- sizes
-    output_size: int = _knob(512, "longest side of the result in pixels; time per step grows with the pixel count")
+    output_size: int = _knob(
+        512, "longest side of the result in pixels; time per step grows with the pixel count", values=OUTPUT_SIZES
+    )
     # coarse to fine (differs from Gatys et al., who optimise at the output size only)
     scales: int = _knob(
         0, "sizes to optimise at, coarse to fine: 0 picks them from start_size; 1 is the paper's single size"
     )
-    start_size: int = _knob(192, "longest side of the first, coarsest scale; each later scale grows by at most 1.5x")
+    start_size: int = _knob(
+        192, "longest side of the first, coarsest scale; each later scale grows by at most 1.5x", values=START_SIZES
+    )
     scale_split: tuple[float, ...] | None = _knob(
         None, "share of the iterations at each scale, coarse to fine; empty gives each scale about equal time"
     )
@@ -82,7 +100,9 @@ class Settings:
         None, "with several style pictures: one weight each (normalised to sum to 1); empty means equal weights"
     )
     style_scale: float = _knob(
-        1.0, "size of the style picture relative to the result: larger gives bigger brush strokes"
+        1.0,
+        "size of the style picture relative to the result: larger gives bigger brush strokes",
+        range=(0.25, 2.0, 0.05),
     )
     # -- the network
     weights: str = _knob(
@@ -102,7 +122,9 @@ class Settings:
     preview_every: int = _knob(10, "hand back the current picture every N steps (0: only at the end)")
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        def set_(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)  # frozen: fields are normalised once, here
+
         for name in ("content_weight", "style_weight", "tv_weight"):
             value = _number(self, name)
             if value < 0:
@@ -202,7 +224,37 @@ class Settings:
 
 def help_text(name: str) -> str:
     """The help text of a Settings field."""
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(Settings)}[name]
+    return str(metadata(name).get("help", ""))
+
+
+def metadata(name: str) -> dict[str, Any]:
+    """Everything said about a Settings field: ``help``, and ``choices``, ``values``, ``step`` or ``range``."""
+    found = {f.name: dict(f.metadata) for f in dataclasses.fields(Settings)}
+    if name not in found:
+        raise SettingsError(f"unknown setting {name!r}")
+    return found[name]
+
+
+def safer_after_divergence(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """What to change after a run diverged: its description and the Settings changes.
+
+    Adam: a learning rate ten times smaller (from :data:`LEARNING_RATES`). L-BFGS (no line
+    search here, so a large step can overshoot): Adam at its default rate, which moves
+    each pixel by at most about the learning rate per step. The engine's message and the
+    app's "Continue with a safer setting" button both use this.
+
+    Examples:
+        >>> safer_after_divergence(Settings(optimizer="adam", learning_rate=0.2))
+        ('Adam learning rate 0.02', {'learning_rate': 0.02})
+        >>> safer_after_divergence(Settings())
+        ('Adam, learning rate 0.02', {'optimizer': 'adam', 'learning_rate': 0.02})
+    """
+    rates = LEARNING_RATES["adam"]
+    if settings.optimizer == "adam":
+        rate = max([r for r in rates if r <= settings.lr / 10] or [rates[0]])
+        return f"Adam learning rate {rate:g}", {"learning_rate": rate}
+    rate = DEFAULT_LEARNING_RATES["adam"]
+    return f"Adam, learning rate {rate:g}", {"optimizer": "adam", "learning_rate": rate}
 
 
 def _number(settings: Settings, name: str) -> float:

@@ -33,14 +33,16 @@ def network_key(extractor: FeatureExtractor) -> tuple[str, str, str]:
     return (extractor.source, extractor.pooling, str(extractor.device))
 
 
-def content_features(extractor: FeatureExtractor, picture: torch.Tensor, layers: tuple[str, ...]) -> dict:
+def content_features(
+    extractor: FeatureExtractor, picture: torch.Tensor, layers: tuple[str, ...]
+) -> dict[str, torch.Tensor]:
     """``{layer: (1, C, h, w)}`` for the content picture, without autograd."""
     with torch.inference_mode():
         features = extractor(picture, layers)
     return {name: value.clone() for name, value in features.items()}  # clone(): usable in autograd
 
 
-def style_grams(extractor: FeatureExtractor, picture: torch.Tensor, layers: tuple[str, ...]) -> dict:
+def style_grams(extractor: FeatureExtractor, picture: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
     """``{layer: (1, C, C)}`` Gram matrices of the style picture, without autograd."""
     with torch.inference_mode():
         features = extractor(picture, layers)
@@ -65,11 +67,11 @@ class TargetCache:
 
     def __init__(self, max_entries: int = 24) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, ...], dict[str, torch.Tensor]] = OrderedDict()
         self.computed = 0
         self.reused = 0
 
-    def get(self, key: tuple, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    def get(self, key: tuple[object, ...], compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """The entry for ``key``, computed by ``compute()`` when it is missing."""
         if key in self._entries:
             self._entries.move_to_end(key)

@@ -57,7 +57,7 @@ def _fitted(size: tuple[int, int], side: int) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def _labelled(picture: Image.Image, step: int, font: ImageFont.ImageFont) -> Image.Image:
+def _labelled(picture: Image.Image, step: int, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> Image.Image:
     draw = ImageDraw.Draw(picture)
     text = f"step {step}"
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)

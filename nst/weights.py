@@ -26,6 +26,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -116,7 +117,7 @@ def torchvision_cache_file() -> Path:
     from torchvision.models import VGG19_Weights
 
     url = VGG19_Weights.IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(str(url))
 
 
 def torchvision_state_dict(last_layer: str = "relu5_4") -> dict[str, torch.Tensor]:
@@ -161,7 +162,7 @@ def file_state_dict(path: Path, last_layer: str = "relu5_4") -> dict[str, torch.
     return _features_subset(loaded, last_layer, str(path))
 
 
-def _features_subset(state: dict, last_layer: str, origin: str) -> dict[str, torch.Tensor]:
+def _features_subset(state: dict[str, Any], last_layer: str, origin: str) -> dict[str, torch.Tensor]:
     """Keep the conv keys up to ``last_layer``, accepting ``features.``-prefixed keys."""
     wanted = conv_keys(last_layer)
     if not any(key in state for key in wanted):

@@ -37,7 +37,7 @@ def test_a_runner_that_diverges_drops_out_and_the_race_goes_on() -> None:
         from nst.engine import Progress
 
         for step in (1, 2):
-            yield Progress(step, 2, 1.0, 1.0, 0.0, 2.0, 0.1, 0.0, (8, 8), 1, 1, None)
+            yield Progress(step, 2, {"content": 1.0, "style": 1.0, "tv": 0.0}, 2.0, 0.1, 0.0, (8, 8), 1, 1, None)
 
     laps = list(race({"wild": diverging(), "steady": steady()}))
     assert laps[0].name == "wild" and isinstance(laps[0].error, DivergedError) and laps[0].progress is None

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import nst.engine
+import nst.terms
 from nst import DivergedError, Settings, stylize, transfer
 from nst.errors import ImageLoadError
 
@@ -124,14 +125,14 @@ def test_a_diverging_run_stops_with_a_message_and_the_last_finite_picture(
     caffe_extractor, content_image, style_image, monkeypatch
 ) -> None:
     calls = {"n": 0}
-    real = nst.engine.style_loss_from_grams
+    real = nst.terms.style_loss_from_grams
 
     def breaks_at_step_4(*args, **kwargs):
         calls["n"] += 1
         value = real(*args, **kwargs)
         return value * float("nan") if calls["n"] >= 4 else value
 
-    monkeypatch.setattr(nst.engine, "style_loss_from_grams", breaks_at_step_4)
+    monkeypatch.setattr(nst.terms, "style_loss_from_grams", breaks_at_step_4)
     with pytest.raises(DivergedError) as caught:
         run(content_image, style_image, caffe_extractor, iterations=10)
     assert caught.value.step == 4 and "diverged at step 4" in str(caught.value)

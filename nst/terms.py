@@ -1,0 +1,149 @@
+"""The objective as a list of weighted terms, each a small object that holds its own targets.
+
+One evaluation of the objective is one forward pass through VGG19 and one backward pass.
+The engine asks every term which layers it reads, runs the network once, hands each
+activation to the terms as soon as it is computed (:meth:`Term.see`), then asks each term
+for its value (:meth:`Term.value`) and sums ``weight * value``. A new kind of term (a
+region-guided style, a temporal term for video, a tiled content term) is one class here
+and one line in :data:`TERMS`; the optimisation loop does not change.
+
+The terms of Gatys et al. (2015) are :class:`ContentTerm` and :class:`StyleTerm`;
+:class:`TotalVariationTerm` is the smoothness prior of Mahendran and Vedaldi (2015) that
+most implementations add (differs from Gatys et al., who use none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from nst.losses import content_loss, gram_matrix, style_loss_from_grams, total_variation
+from nst.settings import Settings
+from nst.targets import Targets
+
+
+class Term(Protocol):
+    """One weighted part of the objective.
+
+    ``name`` labels the term in :class:`nst.engine.Progress` (``progress.losses[name]``);
+    ``layers`` are the VGG19 layers it reads (may be empty). During an evaluation the
+    engine calls :meth:`see` once per wanted layer, in network order, and then
+    :meth:`value` once; a term keeps no state from one evaluation to the next beyond
+    what :meth:`see` stores for that evaluation.
+    """
+
+    name: str
+    weight: float
+    layers: tuple[str, ...]
+
+    def see(self, layer: str, activation: torch.Tensor) -> None:
+        """Called during the forward pass with each layer's activation ``(1, C, h, w)``."""
+        ...
+
+    def value(self, image: torch.Tensor) -> torch.Tensor:
+        """The unweighted term, a float32 scalar; ``image`` is the picture ``(1, 3, H, W)``."""
+        ...
+
+
+@dataclass(eq=False)
+class ContentTerm:
+    """Relative squared error of the picture's features at the content layers (``nst.losses``)."""
+
+    weight: float
+    targets: dict[str, torch.Tensor]  # layer -> (1, C, h, w)
+    layers: tuple[str, ...]
+    name: str = "content"
+    _seen: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def see(self, layer: str, activation: torch.Tensor) -> None:
+        if layer in self.targets:
+            self._seen[layer] = activation.float()  # a float32 copy of the one or two content layers
+
+    def value(self, image: torch.Tensor) -> torch.Tensor:
+        seen, self._seen = self._seen, {}
+        return content_loss(seen, self.targets, self.layers)
+
+
+@dataclass(eq=False)
+class StyleTerm:
+    """Weighted relative squared error of the picture's Gram matrices at the style layers.
+
+    Each Gram matrix is built in :meth:`see`, during the forward pass, right after its
+    layer: the backward pass then makes each Gram gradient (relu1_1's is 100 MB at 1024 px
+    in bfloat16) only when it reaches that layer, instead of holding all of them through
+    the whole backward pass.
+    """
+
+    weight: float
+    targets: dict[str, torch.Tensor]  # layer -> (1, C, C)
+    layers: tuple[str, ...]
+    layer_weights: tuple[float, ...]  # sum to 1
+    name: str = "style"
+    _grams: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def see(self, layer: str, activation: torch.Tensor) -> None:
+        if layer in self.targets:
+            self._grams[layer] = gram_matrix(activation)  # (1, C, C), float32 without a float32 copy
+
+    def value(self, image: torch.Tensor) -> torch.Tensor:
+        grams, self._grams = self._grams, {}
+        return style_loss_from_grams(grams, self.targets, self.layers, self.layer_weights)
+
+
+@dataclass(eq=False)
+class TotalVariationTerm:
+    """Mean squared difference of neighbouring pixels; reads no layer."""
+
+    weight: float
+    name: str = "tv"
+    layers: tuple[str, ...] = ()
+
+    def see(self, layer: str, activation: torch.Tensor) -> None:
+        pass
+
+    def value(self, image: torch.Tensor) -> torch.Tensor:
+        return total_variation(image)
+
+
+def content_term(settings: Settings, targets: Targets) -> Term | None:
+    if not settings.content_layers:
+        return None
+    return ContentTerm(settings.content_weight, targets.content, settings.content_layers)
+
+
+def style_term(settings: Settings, targets: Targets) -> Term | None:
+    if not settings.style_layers:
+        return None
+    return StyleTerm(
+        settings.style_weight, targets.style_grams, settings.style_layers, settings.normalised_style_layer_weights
+    )
+
+
+def total_variation_term(settings: Settings, targets: Targets) -> Term | None:
+    return TotalVariationTerm(settings.tv_weight) if settings.tv_weight > 0 else None
+
+
+# Every kind of term, in the order their values are reported. Each factory returns the
+# term a run needs, or None when the settings leave it out.
+TERMS: tuple[Callable[[Settings, Targets], Term | None], ...] = (content_term, style_term, total_variation_term)
+
+REPORTED = ("content", "style", "tv")  # always in Progress.losses, 0.0 when a term is left out
+
+
+def build_terms(settings: Settings, targets: Targets) -> list[Term]:
+    """The terms of one run at one scale.
+
+    Examples:
+        >>> terms = build_terms(Settings(tv_weight=0), targets)  # doctest: +SKIP
+        >>> [term.name for term in terms]  # doctest: +SKIP
+        ['content', 'style']
+    """
+    return [term for make in TERMS if (term := make(settings, targets)) is not None]
+
+
+def layers_read(terms: Sequence[Term]) -> tuple[str, ...]:
+    """Every layer any of the terms reads, each once, in the order first asked for."""
+    return tuple(dict.fromkeys(layer for term in terms for layer in term.layers))
