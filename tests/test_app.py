@@ -73,7 +73,7 @@ def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
 def test_an_example_runs_end_to_end_with_a_result_and_a_download() -> None:
     app = stylize(small_app())
     assert not app.exception and not app.error
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert result.status == "done" and result.step == result.total == 10
     assert max(result.image.size) == 128 and result.previews >= 1
     assert len(app.image) == 6  # content, style, result; in the gallery: its thumbnail, before and after
@@ -84,11 +84,11 @@ def test_an_example_runs_end_to_end_with_a_result_and_a_download() -> None:
 
 def test_changing_a_slider_after_a_run_keeps_the_result() -> None:
     app = stylize(small_app())
-    before = np.asarray(app.session_state.result.image)
+    before = np.asarray(app.session_state.session.result.image)
     app.select_slider(key="style_weight").set_value(100.0)
     app.run()
     assert not app.exception
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert result.status == "done" and np.array_equal(np.asarray(result.image), before)
     assert app.download_button, "the download is still offered"
 
@@ -115,32 +115,32 @@ def test_uploaded_pictures_are_used(tmp_path) -> None:
     app.file_uploader(key="content_upload").set_value(("house.png", png(make_content(90, 60)), "image/png"))
     app.file_uploader(key="style_upload").set_value(("stripes.png", png(make_style(70, 70)), "image/png"))
     stylize(app)
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert not app.exception and result.status == "done"
     assert result.content.name == "house.png" and result.style.name == "stripes.png"
     assert result.image.size == (128, 85)
-    import streamlit_app
+    from webapp.display import file_name
 
-    assert streamlit_app._file_name(result) == "house-in-the-style-of-stripes-a1-b30-10steps.png"
+    assert file_name(result) == "house-in-the-style-of-stripes-a1-b30-10steps.png"
 
 
 def test_continue_resumes_from_the_previous_picture_with_the_new_weights(monkeypatch) -> None:
     app = stylize(small_app())
-    first = app.session_state.result
+    first = app.session_state.session.result
     calls = recorded_transfers(monkeypatch)
-    computed = app.session_state.cache.computed
+    computed = app.session_state.session.cache.computed
     app.select_slider(key="style_weight").set_value(300.0)
     app.button(key="continue").click()
     app.run()
     assert not app.exception and not app.error
     ((args, kwargs),) = calls
-    init_image, settings = kwargs.get("init_image"), args[2]
-    assert init_image is first.image  # the previous picture, not the photo
+    resume, settings = kwargs["resume"], args[2]
+    assert resume.image is first.image and resume.step == 10  # the previous picture, not the photo
     assert settings.style_weight == 300.0
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert result.status == "done" and result.step == result.total == 20
     assert len(result.history) == 20
-    assert app.session_state.cache.computed == computed  # no target was computed again
+    assert app.session_state.session.cache.computed == computed  # no target was computed again
 
 
 def test_the_model_loads_once_for_all_sessions(monkeypatch) -> None:
@@ -174,19 +174,19 @@ def test_missing_torchvision_weights_offline_are_a_message_in_the_page(tmp_path,
 
 
 def test_a_diverging_run_keeps_the_last_good_picture_and_says_so(monkeypatch) -> None:
-    import nst.engine
+    import nst.terms
 
-    real = nst.engine.style_loss_from_grams
+    real = nst.terms.style_loss_from_grams
     calls = {"n": 0}
 
     def breaks_at_step_6(*args, **kwargs):
         calls["n"] += 1
         return real(*args, **kwargs) * (float("nan") if calls["n"] >= 6 else 1.0)
 
-    monkeypatch.setattr(nst.engine, "style_loss_from_grams", breaks_at_step_6)
+    monkeypatch.setattr(nst.terms, "style_loss_from_grams", breaks_at_step_6)
     app = stylize(small_app())
     assert not app.exception
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert result.status == "diverged" and max(result.image.size) == 128
     assert any("diverged at step 6" in e.value for e in app.error)
     assert app.download_button  # the last good picture can still be saved
@@ -229,19 +229,19 @@ def interrupting_transfer(monkeypatch, after: int, then) -> dict:
 
 def test_stop_mid_run_keeps_the_latest_picture_and_frees_the_device(monkeypatch) -> None:
     def press_stop() -> None:
-        st.session_state.action = "stop"  # what the Stop button's callback records
+        st.session_state.session.pending = "stop"  # what the Stop button's callback records
         st.rerun()
 
     seen = interrupting_transfer(monkeypatch, after=4, then=press_stop)
     app = stylize(small_app(iterations=30))
     assert not app.exception and not app.error
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert result.status == "stopped" and result.step == 4 and seen["closed"] == 1
     assert max(result.image.size) == 128 and app.download_button  # the last preview, downloadable
-    assert not app.session_state.running and not app.button(key="stylize").disabled
-    import streamlit_app
+    assert not app.session_state.session.running and not app.button(key="stylize").disabled
+    from webapp.resources import run_queue
 
-    queue = streamlit_app.run_queue("cpu")
+    queue = run_queue("cpu")
     assert queue.running == 0 and queue.waiting == 0  # the device is free for the next session
 
 
@@ -249,35 +249,35 @@ def test_a_rerun_mid_run_goes_on_from_the_latest_picture_to_the_planned_end(monk
     seen = interrupting_transfer(monkeypatch, after=3, then=st.rerun)  # e.g. a slider moved
     app = stylize(small_app(iterations=10))
     assert not app.exception and not app.error
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert result.status == "done" and result.step == result.total == 10
     assert [h["step"] for h in result.history] == list(range(1, 11))  # one curve, no restart
     assert seen["closed"] == 2  # the interrupted run was closed, then the continuation
 
 
 def test_a_diverged_run_offers_a_safer_setting_and_continues_from_the_last_good_picture(monkeypatch) -> None:
-    import nst.engine
+    import nst.terms
 
-    real, calls = nst.engine.style_loss_from_grams, {"n": 0}
+    real, calls = nst.terms.style_loss_from_grams, {"n": 0}
 
     def breaks_at_step_4_once(*args, **kwargs):
         calls["n"] += 1
         return real(*args, **kwargs) * (float("nan") if calls["n"] == 4 else 1.0)
 
-    monkeypatch.setattr(nst.engine, "style_loss_from_grams", breaks_at_step_4_once)
+    monkeypatch.setattr(nst.terms, "style_loss_from_grams", breaks_at_step_4_once)
     app = small_app()
     app.radio(key="optimizer").set_value("adam")
     app.run()
     app.select_slider(key="learning_rate").set_value(0.2)
     stylize(app)
-    assert app.session_state.result.status == "diverged"
+    assert app.session_state.session.result.status == "diverged"
     safer = app.button(key="continue_safer")
     assert "learning rate 0.02" in safer.label
     safer.click()
     app.run()
     assert not app.exception and not app.error
     assert app.select_slider(key="learning_rate").value == 0.02
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert result.status == "done" and result.settings.lr == 0.02 and result.step == 3 + 10
 
 
@@ -304,7 +304,7 @@ def test_a_run_can_start_from_an_uploaded_picture(monkeypatch) -> None:
     stylize(app)
     assert not app.exception and not app.error
     assert np.array_equal(np.asarray(calls[0][1]["init_image"]), np.asarray(start))
-    assert app.session_state.result.status == "done"
+    assert app.session_state.session.result.status == "done"
 
 
 def test_keeping_the_photos_colours_is_a_sidebar_choice() -> None:
@@ -312,7 +312,7 @@ def test_keeping_the_photos_colours_is_a_sidebar_choice() -> None:
     app.radio(key="preserve_colour").set_value("luminance")
     stylize(app)
     assert not app.exception and not app.error
-    assert app.session_state.result.settings.preserve_colour == "luminance"
+    assert app.session_state.session.result.settings.preserve_colour == "luminance"
 
 
 def test_a_run_offers_its_previews_as_a_timelapse() -> None:
@@ -321,7 +321,7 @@ def test_a_run_offers_its_previews_as_a_timelapse() -> None:
     app = small_app(iterations=10)
     app.slider(key="iterations").set_value(20)
     stylize(app)
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert len(result.frames) >= 2 and result.frames[-1][0] == 20  # the last frame is the result
     labels = [b.label for b in app.get("download_button")]
     assert any(label.startswith("Download timelapse (animated WebP") for label in labels), labels
@@ -342,7 +342,9 @@ def test_more_style_pictures_blend_with_a_weight_each(monkeypatch) -> None:
     assert isinstance(styles, list) and len(styles) == 2
     assert np.array_equal(np.asarray(styles[1]), np.asarray(extra))
     assert settings.style_blend == (1.0, 0.5)
-    assert app.session_state.result.status == "done" and "+ 1 more" in app.session_state.result.style.name
+    assert (
+        app.session_state.session.result.status == "done" and "+ 1 more" in app.session_state.session.result.style.name
+    )
 
 
 def test_finished_pictures_collect_in_the_gallery_with_a_before_and_after_view() -> None:
@@ -350,9 +352,9 @@ def test_finished_pictures_collect_in_the_gallery_with_a_before_and_after_view()
     app.select_slider(key="style_weight").set_value(300.0)
     stylize(app)
     assert not app.exception and not app.error
-    gallery = app.session_state.gallery
+    gallery = app.session_state.session.gallery
     assert len(gallery) == 2 and "β 30" in gallery[0].title and "β 300" in gallery[1].title
-    assert gallery[1].settings.style_weight == 300.0 and gallery[1].image is app.session_state.result.image
+    assert gallery[1].settings.style_weight == 300.0 and gallery[1].image is app.session_state.session.result.image
     before, after = app.selectbox(key="compare_before"), app.selectbox(key="compare_after_3")
     assert before.value == "the content photo" and after.value == gallery[1].title
     after.set_value(gallery[0].title).run()
@@ -365,12 +367,12 @@ def test_the_optimiser_race_runs_both_and_keeps_both_pictures_and_curves() -> No
     app.slider(key="race_steps").set_value(10)
     app.button(key="race_start").click().run()
     assert not app.exception and not app.error
-    race = app.session_state.race
-    assert all(lane["image"] is not None and max(lane["image"].size) == 128 for lane in race["lanes"].values())
-    runners = {row["runner"] for row in race["history"]}
-    assert runners == {"A: L-BFGS, lr 1", "B: Adam, lr 0.02"} and len(race["history"]) == 20
+    race = app.session_state.session.race
+    assert all(lane.image is not None and max(lane.image.size) == 128 for lane in race.lanes.values())
+    runners = {row["runner"] for row in race.history}
+    assert runners == {"A: L-BFGS, lr 1", "B: Adam, lr 0.02"} and len(race.history) == 20
     app.slider(key="race_steps").set_value(20).run()  # any rerun keeps the race's outcome on the page
-    assert app.session_state.race is race
+    assert app.session_state.session.race is race
 
 
 def test_what_each_layer_sees_fills_a_labelled_grid_of_ten() -> None:
@@ -379,7 +381,7 @@ def test_what_each_layer_sees_fills_a_labelled_grid_of_ten() -> None:
     app.slider(key="layers_steps").set_value(10)
     app.button(key="layers_start").click().run()
     assert not app.exception and not app.error
-    views = app.session_state.layer_views
+    views = app.session_state.session.layer_views
     assert list(views)[:2] == ["content from conv1_2", "content from conv2_2"] and len(views) == 10
     assert list(views)[-1] == "style from conv1_1…conv5_1"
     assert all(max(picture.size) == 96 for picture in views.values())
@@ -390,11 +392,11 @@ def test_inside_the_network_shows_feature_maps_and_gram_matrices() -> None:
     app.selectbox(key="inside_layer").set_value("relu2_1")
     app.button(key="inside_start").click().run()
     assert not app.exception and not app.error
-    view = app.session_state.inside
-    assert view["layer"] == "relu2_1" and list(view["maps"]) == ["style", "photo", "result"]
-    assert all(len(pictures) == 4 for pictures in view["maps"].values())
-    assert list(view["grams"]) == ["style picture", "result", "result − style"]
-    assert view["grams"]["result"].size == (256, 256)
+    view = app.session_state.session.inside
+    assert view.layer == "relu2_1" and list(view.maps) == ["style", "photo", "result"]
+    assert all(len(pictures) == 4 for pictures in view.maps.values())
+    assert list(view.grams) == ["style picture", "result", "result − style"]
+    assert view.grams["result"].size == (256, 256)
 
 
 def test_the_ratio_grid_fills_and_a_cell_continues_at_full_size(monkeypatch) -> None:
@@ -403,14 +405,64 @@ def test_the_ratio_grid_fills_and_a_cell_continues_at_full_size(monkeypatch) -> 
     app.slider(key="grid_steps").set_value(10)
     app.button(key="grid_start").click().run()
     assert not app.exception and not app.error
-    assert len(app.session_state.grid["cells"]) == 20
-    cell, picture = app.session_state.grid["cells"][2, 3]
+    assert len(app.session_state.session.grid.cells) == 20
+    cell, picture = app.session_state.session.grid.cells[2, 3]
     calls = recorded_transfers(monkeypatch)
     app.button(key="grid_continue_2_3").click().run()
     assert not app.exception and not app.error
     ((args, kwargs),) = calls
-    init_image, settings = kwargs.get("init_image"), args[2]
-    assert init_image is picture and settings.style_weight == 3000.0
+    resume, settings = kwargs["resume"], args[2]
+    assert resume.image is picture and resume.step == 0 and settings.style_weight == 3000.0
     assert settings.style_layers == ("relu1_1", "relu2_1", "relu3_1") and settings.output_size == 128
-    result = app.session_state.result
+    result = app.session_state.session.result
     assert result.status == "done" and max(result.image.size) == 128
+
+
+def test_every_sidebar_setting_travels_in_the_page_url_and_a_link_opens_it() -> None:
+    """Settings -> the sidebar's widgets -> the URL -> a new session's widgets -> the same Settings."""
+    from webapp.sidebar import KNOBS
+
+    changed = nst.Settings(
+        content_weight=2.0, style_weight=100.0, tv_weight=5.0, preserve_colour="histogram", iterations=60,
+        output_size=256, scales=1, start_size=128, optimizer="adam", learning_rate=0.05, init="noise", seed=5,
+        content_layers=("relu3_2",), style_layers=("relu1_1", "relu3_1"), style_layer_weights=(1.0, 0.5),
+        pooling="avg", style_scale=1.5, precision="float32",
+    )  # fmt: skip
+    not_changed = {"weights", "device"}  # the other choices need a download or a GPU
+    first = AppTest.from_file(APP, default_timeout=240)
+    for knob in KNOBS:  # what a preset's callback does
+        first.session_state[knob.widget_key] = knob.widget_value(changed)
+    for name, weight in (("relu1_1", 1.0), ("relu3_1", 0.5)):
+        first.session_state[f"style_layer_weight_{name}"] = weight
+    first.run()
+    assert not first.exception and not first.sidebar.error
+    link = dict(first.query_params)
+    for knob in KNOBS:
+        if knob.name not in not_changed and knob.name != "start_size":  # start_size: hidden with one scale
+            assert knob.widget_key in link, f"{knob.widget_key} is not carried in the page's URL"
+
+    opened = AppTest.from_file(APP, default_timeout=240)
+    for name, value in link.items():
+        opened.query_params[name] = value
+    opened.run()
+    assert not opened.exception and not opened.sidebar.error
+    settings = settings_of(opened)
+    for knob in KNOBS:
+        if knob.name not in not_changed | {"start_size"}:
+            assert getattr(settings, knob.name) == getattr(changed, knob.name), knob.name
+    assert settings.normalised_style_layer_weights == changed.normalised_style_layer_weights
+
+
+def settings_of(app: AppTest) -> nst.Settings:
+    """The Settings the sidebar now makes, read back from its widgets."""
+    from webapp.sidebar import KNOBS
+
+    values = {}
+    for knob in KNOBS:
+        if knob.widget_key in app.session_state:
+            values[knob.name] = knob.setting(app.session_state[knob.widget_key])
+    if values.get("optimizer") != "adam":
+        values.pop("learning_rate", None)
+    layers = values.get("style_layers", ())
+    values["style_layer_weights"] = tuple(app.session_state[f"style_layer_weight_{name}"] for name in layers)
+    return nst.Settings(**values)

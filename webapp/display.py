@@ -1,0 +1,59 @@
+"""Small helpers that turn the app's records into what the page shows or offers for download."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pandas as pd
+from PIL import Image
+
+from nst import Settings
+from webapp.state import Result
+
+DISPLAY_SIDE = 768  # previews are sent at most this large; downloads are full size
+THUMBNAIL_SIDE = 320
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+DEFAULTS = Settings()  # the engine's defaults are the app's defaults
+OPTIMISER_NAMES = {"lbfgs": "L-BFGS", "adam": "Adam"}
+
+
+def fit(image: Image.Image, side: int) -> Image.Image:
+    """A copy no larger than ``side`` on its longest side (what the browser needs)."""
+    if max(image.size) <= side:
+        return image
+    copy = image.copy()
+    copy.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return copy
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.rsplit(".", 1)[0].lower()).strip("-")[:40] or "picture"
+
+
+def file_name(result: Result) -> str:
+    """``house-in-the-style-of-stripes-a1-b30-120steps.png``: the inputs, the weights, the steps."""
+    s = result.settings
+    return (
+        f"{_slug(result.content.name)}-in-the-style-of-{_slug(result.style.name)}"
+        f"-a{number(s.content_weight)}-b{number(s.style_weight)}-{result.step}steps.png"
+    )
+
+
+def settings_table(settings: Settings) -> pd.DataFrame:
+    """Every setting, its value, and a tick where it differs from the default."""
+    rows = []
+    for name, value in settings.as_dict().items():
+        shown = ", ".join(map(str, value)) if isinstance(value, tuple) else ("" if value is None else str(value))
+        rows.append({"setting": name, "value": shown, "changed": "✓" if value != getattr(DEFAULTS, name) else ""})
+    return pd.DataFrame(rows)

@@ -1,0 +1,45 @@
+"""Gatys et al.'s Figure 1: content reconstructions from single layers, style from growing sets."""
+
+from __future__ import annotations
+
+import streamlit as st
+from PIL import Image
+
+from nst import Settings
+from nst.reconstruct import what_each_layer_sees
+from webapp.display import fit
+from webapp.sidebar import BIND
+from webapp.state import Picture, session
+from webapp.turns import small_runs_ui
+
+
+def layers_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> dict[str, Image.Image]:
+    """The view's controls, its ten small runs when started, and their pictures by label."""
+    record = session()
+    st.caption(
+        "Start from white noise and match only one layer of the photo (top row) or the painting's Gram "
+        "matrices on more and more layers (bottom row). Low layers keep the pixels; high layers keep the "
+        "arrangement of things. The style rows never show the painting's layout: only its textures."
+    )
+    left, right = st.columns([1, 2])
+    size = left.select_slider("Size (px)", [96, 128, 192, 256], value=128, key="layers_size", bind=BIND)
+    steps = left.slider("Steps per picture", 10, 200, 60, 10, key="layers_steps", bind=BIND)
+    ready = settings is not None and content is not None and style is not None
+    start = left.button("Show what each layer sees", key="layers_start", icon=":material/layers:", disabled=not ready)
+    status = right.empty()
+    grid = st.container()
+    if start and settings is not None and content is not None and style is not None:
+        record.layer_views = {}
+        views = small_runs_ui(status, settings, steps, lambda extractor: what_each_layer_sees(
+            content.image, style.image, settings, size=size, steps=steps, extractor=extractor, cache=record.cache
+        ))  # fmt: skip
+        for view in views:
+            if view.image is not None:
+                record.layer_views[view.label] = view.image
+    pictures = record.layer_views
+    if pictures:
+        labels = list(pictures)
+        for row in (labels[:5], labels[5:]):
+            for column, label in zip(grid.columns(5), row, strict=False):
+                column.image(fit(pictures[label], 320), caption=label, width="stretch")
+    return pictures

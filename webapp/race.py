@@ -1,0 +1,144 @@
+"""The optimiser race: two runs on the same pictures side by side, both forming live.
+
+Both use the sidebar's settings except the optimiser and its learning rate; the chart
+shows the loss against steps and against each run's own computing time.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+import nst
+from nst import DivergedError, Settings
+from nst.race import race
+from nst.settings import LEARNING_RATES
+from webapp.display import DISPLAY_SIDE, OPTIMISER_NAMES, fit, number
+from webapp.sidebar import BIND
+from webapp.state import Lane, Picture, RaceOutcome, session
+from webapp.stylize import CHART_SECONDS, PREVIEW_SECONDS
+from webapp.turns import model_turn
+
+
+def race_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> RaceOutcome | None:
+    """The race's controls, the race when started, and its outcome (kept in the session)."""
+    record = session()
+    st.caption(
+        "Which optimiser wins? The same pictures and weights, two optimisers, one step each in turn. "
+        "The race runs single-scale at the size chosen here; the rest comes from the sidebar."
+    )
+    left, right, options = st.columns([1, 1, 1])
+    with left:
+        runner_a = _runner_ui("A", "lbfgs")
+    with right:
+        runner_b = _runner_ui("B", "adam")
+    with options:
+        size = st.select_slider("Size (px)", [128, 192, 256, 384, 512], value=256, key="race_size", bind=BIND)
+        steps = st.slider("Steps each", 10, 300, 60, 10, key="race_steps", bind=BIND)
+        start = st.button("Start the race", key="race_start", icon=":material/sports_score:", type="primary",
+                          disabled=settings is None or content is None or style is None)  # fmt: skip
+    slots = {name: column.empty() for name, column in zip("AB", st.columns(2), strict=True)}
+    chart = st.empty()
+    if start and settings is not None and content is not None and style is not None:
+        base = settings.replace(output_size=size, iterations=steps, scales=1, preview_every=0)
+        _run_race({"A": base.replace(**runner_a), "B": base.replace(**runner_b)}, content, style, slots, chart)
+    outcome = record.race
+    if outcome is not None:
+        for name, lane in outcome.lanes.items():
+            if lane.image is not None:
+                slots[name].image(fit(lane.image, DISPLAY_SIDE), caption=lane.caption, width="stretch")
+        if outcome.history:
+            chart.altair_chart(race_chart(outcome.history), width="stretch")
+    return outcome
+
+
+def _runner_ui(name: str, optimizer: str) -> dict[str, Any]:
+    """One runner's optimiser and learning rate."""
+    st.markdown(f"**Runner {name}**")
+    chosen = st.radio(
+        "Optimiser",
+        list(OPTIMISER_NAMES),
+        index=list(OPTIMISER_NAMES).index(optimizer),
+        horizontal=True,
+        key=f"race_optimizer_{name}",
+        format_func=OPTIMISER_NAMES.get,
+    )
+    rate = st.select_slider(
+        "Learning rate", LEARNING_RATES[chosen], value=Settings(optimizer=chosen).lr, key=f"race_rate_{name}_{chosen}"
+    )
+    return {"optimizer": chosen, "learning_rate": rate}
+
+
+def _label(name: str, settings: Settings) -> str:
+    return f"{name}: {OPTIMISER_NAMES[settings.optimizer]}, lr {number(settings.lr)}"
+
+
+def _run_race(
+    configs: dict[str, Settings], content: Picture, style: Picture, slots: dict[str, Any], chart: Any
+) -> None:
+    """Race the runs on this session's turn; the latest pictures and losses stay in the session."""
+    record = session()
+    labels = {name: _label(name, settings) for name, settings in configs.items()}
+    outcome = RaceOutcome(lanes={name: Lane(labels[name]) for name in configs})
+    record.race = outcome
+    with model_turn(chart, configs["A"]) as turn:
+        if turn is None:
+            return
+        runners = {
+            name: nst.transfer(
+                content.image,
+                style.images,
+                settings,
+                extractor=turn.extractor,
+                cache=record.cache,
+                preview_seconds=PREVIEW_SECONDS,
+            )  # fmt: skip
+            for name, settings in configs.items()
+        }
+        laps, last_chart = race(runners), 0.0
+        try:
+            for lap in laps:
+                lane = outcome.lanes[lap.name]
+                if lap.error is not None or lap.progress is None:
+                    lane.caption = f"{labels[lap.name]}: stopped, {lap.error}"
+                    if isinstance(lap.error, DivergedError) and lap.error.last_image is not None:
+                        lane.image = lap.error.last_image
+                    continue
+                progress = lap.progress
+                outcome.history.append(
+                    {"runner": labels[lap.name], "step": progress.step, "seconds": lap.seconds, "loss": progress.loss}
+                )
+                if progress.image is not None:
+                    lane.image = progress.image
+                    lane.caption = f"{labels[lap.name]}: step {progress.step}, loss {progress.loss:.3g}"
+                    slots[lap.name].image(fit(progress.image, DISPLAY_SIDE), output_format="JPEG",
+                                          caption=lane.caption, width="stretch")  # fmt: skip
+                if time.perf_counter() - last_chart >= CHART_SECONDS:
+                    last_chart = time.perf_counter()
+                    chart.altair_chart(race_chart(outcome.history), width="stretch")
+        finally:
+            laps.close()
+
+
+def race_chart(history: list[dict[str, float | str]]) -> alt.HConcatChart:
+    """Loss against steps and against each runner's own seconds, one line per runner."""
+    frame = pd.DataFrame(history)
+    frame = frame[frame["loss"] > 0]
+
+    def panel(x: str, title: str) -> alt.Chart:
+        chart: alt.Chart = (
+            alt.Chart(frame, height=220, width=300, title=title)
+            .mark_line()
+            .encode(
+                x=alt.X(f"{x}:Q", title=x),
+                y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="total loss"),
+                color=alt.Color("runner:N", title=None),
+            )
+        )
+        return chart
+
+    return alt.hconcat(panel("step", "Loss per step"), panel("seconds", "Loss per second of computing"))

@@ -1,0 +1,317 @@
+"""The main run: Stylize, Stop and Continue, the live preview and chart, and the result.
+
+Pressing Stylize iterates the engine's generator (``nst.transfer``) in the script's own
+thread, and every Progress record updates placeholders: a progress bar, the picture, a
+loss chart. The latest picture is kept in the session before anything is drawn, so a
+rerun (Stop pressed, a slider moved) never loses it. A rerun that interrupts a run goes
+on from the latest picture with the settings as they are now (live tuning): the engine's
+:class:`nst.Resume` keeps the step count and the picture's size.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+import nst
+from nst import DivergedError, NSTError, Progress, Resume, Settings
+from nst.settings import safer_after_divergence
+from nst.timelapse import timelapse
+from webapp.display import DISPLAY_SIDE, file_name, fit, png, settings_table
+from webapp.gallery import remember
+from webapp.sidebar import write_settings
+from webapp.state import Action, Picture, Result, session
+from webapp.turns import model_turn
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SECONDS = 0.5  # at most two preview pictures a second reach the browser
+CHART_SECONDS = 1.0  # and at most one chart update
+TIMELAPSE_SIDE, MAX_FRAMES = 384, 120  # the timelapse's size and length (about 50 MB per session at most)
+STATUS_WORDS = {
+    "done": "Done",
+    "stopped": "Stopped",
+    "diverged": "Stopped: the run diverged",
+    "failed": "Failed",
+    "running": "Interrupted",
+}
+
+
+@dataclass(frozen=True)
+class Live:
+    """Placeholders that a run updates."""
+
+    status: Any
+    picture: Any
+    chart: Any
+
+
+def stylize_panel(settings: Settings | None, content: Picture | None, style: Picture | None) -> Result | None:
+    """The result column: buttons, the run (when one is due) and the result. Returns the result."""
+    record = session()
+    st.subheader("3 · Result")
+    ready = settings is not None and content is not None and style is not None
+    action = controls_ui(ready, record.result is not None)
+    live = Live(status=st.empty(), picture=st.empty(), chart=st.empty())
+    result = record.result
+    if action == "stop" or (action is not None and not ready):
+        record.pending = None
+        if result is not None and result.status == "running":
+            result.status = "stopped"
+            remember(result)
+    elif action is not None and settings is not None and content is not None and style is not None:
+        same_inputs = result is not None and result.content.same_as(content) and result.style.same_as(style)
+        if action == "start" or result is None or not same_inputs:
+            run_ui(live, settings, content, style)
+        else:  # Continue, or a widget changed during a run: go on from the latest picture
+            run_ui(live, settings, content, style, resume=result, live_tuning=action == "resume")
+    result_ui(live, record.result)
+    return record.result
+
+
+def controls_ui(ready: bool, has_result: bool) -> Action | None:
+    """Stylize, Stop and Continue. Returns what this script run should do with the main run.
+
+    The buttons record their click in a callback, which Streamlit runs before the script,
+    so Stop can be drawn enabled for the run that is about to start. A run that was waiting
+    or going when the script reran is still pending: it is asked for again.
+    """
+    action = session().pending
+    will_run = ready and action in ("start", "continue", "resume")
+    buttons = [  # label, key, the action it requests, disabled, help
+        ("Stylize", "stylize", "start", not ready, "Start a new run from the settings' starting picture"),
+        ("Stop", "stop", "stop", not will_run, "Stop now and keep the latest picture"),
+        (
+            "Continue",
+            "continue",
+            "continue",
+            not (ready and (has_result or will_run)),
+            "Go on from the current picture with the settings as they are now (change α/β first)",
+        ),
+    ]
+    for column, (label, key, requested, disabled, help) in zip(st.columns(3), buttons, strict=True):
+        column.button(
+            label,
+            key=key,
+            type="primary" if key == "stylize" else "secondary",
+            disabled=disabled,
+            width="stretch",
+            on_click=request,
+            args=(requested,),
+            help=help,
+        )
+    return action
+
+
+def request(action: Action) -> None:
+    """What a button asks of the next script run (a callback)."""
+    session().pending = action
+
+
+def run_ui(
+    live: Live,
+    settings: Settings,
+    content: Picture,
+    style: Picture,
+    *,
+    resume: Result | None = None,
+    live_tuning: bool = False,
+) -> None:
+    """Iterate the engine and show its progress; the latest picture is kept in the session.
+
+    ``resume`` continues from that result's picture: for ``settings.iterations`` more
+    steps (Continue), or to its own planned end (``live_tuning``). A rerun (Stop, a widget
+    change) raises Streamlit's control exception inside this loop; the engine's ``finally``
+    releases the run, and the session keeps the latest picture.
+    """
+    record = session()
+    if live_tuning and resume is not None and resume.step >= resume.total:  # interrupted after its last step
+        resume.status, record.pending = "done", None
+        remember(resume)
+        return
+    # While it waits for the device, a rerun (a slider moved) asks for the same run again.
+    record.pending = "start" if resume is None else ("resume" if live_tuning else "continue")
+    with model_turn(live.status, settings) as turn:
+        if turn is None:
+            record.pending = None
+            return
+        where = None if resume is None else Resume(resume.image, resume.step, resume.total if live_tuning else None)
+        total = where.end(settings) if where is not None else settings.iterations
+        result = Result(
+            image=resume.image if resume is not None else content.image,
+            step=where.step if where is not None else 0,
+            total=total,
+            settings=settings,
+            content=content,
+            style=style,
+            history=list(resume.history) if resume is not None else [],
+            frames=list(resume.frames) if resume is not None else [],
+            queue_seconds=turn.waited,
+            run_number=turn.number,
+        )
+        record.result, record.pending = result, "resume"
+        engine = nst.transfer(
+            content.image,
+            style.images,
+            settings.replace(preview_every=0),
+            extractor=turn.extractor,
+            cache=record.cache,
+            init_image=_start_image(settings),
+            preview_seconds=PREVIEW_SECONDS,
+            resume=where,
+        )
+        _follow(live, engine, result)
+        record.pending = None
+        remember(result)
+
+
+def _follow(live: Live, engine: Any, result: Result) -> None:
+    """Show each record of ``engine`` and keep the latest picture in ``result``."""
+    started, last_chart = time.perf_counter(), 0.0
+    weights = {"content": result.settings.content_weight, "style": result.settings.style_weight}
+    try:
+        for progress in engine:
+            result.history.append(
+                {
+                    "step": progress.step,
+                    "α·content": weights["content"] * progress.content_loss,
+                    "β·style": weights["style"] * progress.style_loss,
+                    "total": progress.loss,
+                }
+            )
+            result.step, result.seconds = progress.step, time.perf_counter() - started
+            if progress.image is not None:
+                result.image = progress.image  # kept before anything is drawn: a rerun loses nothing
+                result.previews += 1
+                _add_frame(result.frames, progress.step, progress.image)
+                if result.first_preview_seconds is None:
+                    result.first_preview_seconds = result.seconds
+                live.picture.image(
+                    fit(progress.image, DISPLAY_SIDE),
+                    output_format="JPEG",
+                    width="stretch",
+                    caption=f"step {progress.step} of {result.total}",
+                )
+            live.status.progress(min(1.0, progress.step / result.total), text=_status_text(progress))
+            if time.perf_counter() - last_chart >= CHART_SECONDS or progress.done:
+                last_chart = time.perf_counter()
+                live.chart.altair_chart(loss_chart(result.history), width="stretch")
+        result.status = "done"
+    except DivergedError as error:
+        result.status, result.message = "diverged", str(error)
+        if error.last_image is not None:
+            result.image = error.last_image
+    except NSTError as error:
+        result.status, result.message = "failed", str(error)
+    except Exception as error:  # noqa: BLE001 - the page shows a message, never a traceback
+        log.exception("run failed")
+        result.status, result.message = "failed", f"the run failed unexpectedly: {error}"
+    finally:
+        engine.close()
+
+
+def result_ui(live: Live, result: Result | None) -> None:
+    """The finished (or stopped) picture, its download and the settings that made it."""
+    if result is None:
+        live.picture.info("Pick or drop a content photo and a style picture, then press **Stylize**.")
+        return
+    live.status.progress(
+        min(1.0, result.step / max(1, result.total)),
+        text=f"{STATUS_WORDS[result.status]} at step {result.step} of {result.total} ({result.seconds:.0f} s)",
+    )
+    if result.message:
+        st.error(result.message)
+    if result.status == "diverged":
+        label, changes = safer_after_divergence(result.settings)
+        st.button(
+            f"Continue with a safer setting ({label})",
+            key="continue_safer",
+            on_click=_continue_safer,
+            args=(result.settings.replace(**changes), tuple(changes)),
+            icon=":material/healing:",
+            help="Goes on from the last good picture with this change made in the sidebar.",
+        )
+    live.picture.image(
+        fit(result.image, DISPLAY_SIDE),
+        width="stretch",
+        caption=f"{result.content.name} in the style of {result.style.name}, step {result.step}",
+    )
+    if result.history:
+        live.chart.altair_chart(loss_chart(result.history), width="stretch")
+    st.download_button(
+        f"Download PNG ({result.image.width}×{result.image.height})",
+        png(result.image),
+        file_name=file_name(result),
+        mime="image/png",
+        type="primary",
+        icon=":material/download:",
+        on_click="ignore",
+        key="download",
+    )
+    if len(result.frames) > 1:
+        st.download_button(
+            f"Download timelapse (animated WebP, {len(result.frames)} frames)",
+            functools.partial(timelapse, list(result.frames), format="webp"),  # made when clicked
+            file_name=file_name(result).removesuffix(".png") + "-timelapse.webp",
+            mime="image/webp",
+            icon=":material/animated_images:",
+            on_click="ignore",
+            key="download_timelapse",
+        )
+    if result.first_preview_seconds is not None:
+        st.caption(
+            f"Run {result.run_number} on this server; waited {result.queue_seconds:.1f} s for the device; "
+            f"first picture after {result.first_preview_seconds:.1f} s; {result.previews} previews shown."
+        )
+    with st.expander("Settings that made this picture"):
+        st.dataframe(settings_table(result.settings), hide_index=True, width="stretch")
+
+
+def _continue_safer(settings: Settings, fields: tuple[str, ...]) -> None:
+    """Set the safer values on the sidebar's widgets (callbacks run before them), then Continue."""
+    write_settings(settings, fields)
+    session().pending = "continue"
+
+
+def loss_chart(history: list[dict[str, float]]) -> alt.Chart:
+    """The weighted loss terms against the step, on a log scale."""
+    frame = pd.DataFrame(history).melt("step", var_name="term", value_name="loss")
+    frame = frame[frame["loss"] > 1e-3 * frame["loss"].max()]  # e.g. the content term is 0 at step 1
+    chart: alt.Chart = (
+        alt.Chart(frame, height=220, title="Loss (log scale)")
+        .mark_line()
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title=None),
+            color=alt.Color("term:N", title=None, sort=["total", "α·content", "β·style"]),
+        )
+    )
+    return chart
+
+
+def _start_image(settings: Settings) -> Image.Image | None:
+    """The uploaded starting picture, when the run starts from one."""
+    start = session().start_picture
+    return start.image if settings.init == "image" and start is not None else None
+
+
+def _add_frame(frames: list[tuple[int, Image.Image]], step: int, image: Image.Image) -> None:
+    """Keep a small copy of a preview for the timelapse; past MAX_FRAMES, every other one."""
+    frames.append((step, fit(image, TIMELAPSE_SIDE)))
+    if len(frames) > MAX_FRAMES:
+        frames[:] = frames[:-1][::2] + frames[-1:]
+
+
+def _status_text(progress: Progress) -> str:
+    scale = f" · scale {progress.scale}/{progress.scales} ({progress.size[0]}×{progress.size[1]})"
+    return (
+        f"Step {progress.step} of {progress.total}{scale} · {progress.elapsed:.0f} s · about {progress.eta:.0f} s left"
+    )

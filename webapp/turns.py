@@ -1,0 +1,104 @@
+"""Every run that uses the model takes its turn on the device first, then gets the shared VGG19.
+
+A server with many browser sessions (a classroom) runs one thing at a time per device
+(``NST_RUNS_PER_DEVICE``); the others wait in a fair queue and see their place. The main
+run, the race, the grid, the layer views and "inside the network" all go through
+:func:`model_turn`, so places follow the order of the clicks, even while the first click
+of a fresh server is still loading VGG19.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import streamlit as st
+
+from nst import FeatureExtractor, NSTError, Progress, Settings
+from nst.device import resolve_device
+from webapp.resources import run_queue, shared_extractor
+from webapp.sidebar import WEIGHT_LABELS
+from webapp.state import session
+
+
+@dataclass(frozen=True)
+class Turn:
+    """This session's turn on a device, with the model loaded."""
+
+    extractor: FeatureExtractor
+    device: str
+    waited: float  # seconds in the queue
+    number: int  # this server's count of runs on the device, in order of arrival
+
+
+@contextlib.contextmanager
+def model_turn(status: Any, settings: Settings) -> Iterator[Turn | None]:
+    """Wait for this session's turn on the settings' device, then load the model; yields a Turn.
+
+    Yields None (after showing why in ``status``) when the device or the weights cannot
+    be used. A Stop, a rerun or a closed tab ends the wait or the run with Streamlit's
+    control exception; the ``finally`` then gives the place or the device to the next
+    session.
+    """
+    try:
+        device = str(resolve_device(settings.device))
+    except NSTError as error:
+        status.error(str(error))
+        yield None
+        return
+    queue = run_queue(device)
+    ticket = queue.join(owner=session().tag)
+    started = time.perf_counter()
+    try:
+        while (ahead := queue.wait(ticket, timeout=0.5)) > 0:
+            status.info(  # an st call: a Stop or a rerun ends the wait here
+                f"Waiting for the {device}: {ahead} run{'s' if ahead > 1 else ''} ahead of yours "
+                f"({time.perf_counter() - started:.0f} s so far). It starts by itself; **Stop** leaves the queue.",
+                icon=":material/hourglass_top:",
+            )
+        queue.begin(ticket)
+        waited = time.perf_counter() - started
+        try:
+            label = WEIGHT_LABELS.get(settings.weights, settings.weights)
+            with status, st.spinner(f"Loading VGG19 ({label}) on {device}; this happens once per server…"):
+                extractor = shared_extractor(settings.weights, settings.pooling, device)
+        except NSTError as error:
+            status.error(str(error))
+            yield None
+            return
+        yield Turn(extractor, device, waited, ticket.number)
+    finally:
+        queue.leave(ticket)
+
+
+class Record(Protocol):
+    """What a figure's small runs yield: which run of how many, and its progress."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def progress(self) -> Progress: ...
+
+
+def small_runs_ui(
+    status: Any, settings: Settings, steps: int, start: Callable[[FeatureExtractor], Generator[Any, None, None]]
+) -> Iterator[Any]:
+    """A figure's small runs (``start(extractor)`` yields :class:`Record` s), on this session's
+    turn, with a progress bar in ``status``; yields every record."""
+    with model_turn(status, settings) as turn:
+        if turn is None:
+            return
+        records = start(turn.extractor)
+        try:
+            for record in records:
+                done = (record.number - 1) * steps + record.progress.step
+                status.progress(done / (record.count * steps), text=f"{record.number} of {record.count}")
+                yield record
+        finally:
+            records.close()
+    status.empty()
