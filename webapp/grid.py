@@ -6,9 +6,9 @@ import streamlit as st
 
 from nst import Settings
 from nst.grid import RATIOS, STYLE_DEPTHS, GridStep, ratio_grid
-from webapp.sidebar import BIND, write_settings
+from webapp.sidebar import write_settings
 from webapp.state import GridOutcome, Picture, Result, session
-from webapp.turns import small_runs_ui
+from webapp.turns import figure_controls, small_runs_ui
 
 
 def grid_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> GridOutcome | None:
@@ -19,16 +19,14 @@ def grid_ui(settings: Settings | None, content: Picture | None, style: Picture |
         "downwards the style is matched on more layers, so its larger structures appear. "
         "**Continue** under a cell takes its weights and layers into the sidebar and goes on at full size."
     )
-    left, right = st.columns([1, 2])
-    size = left.select_slider("Size (px)", [64, 96, 128, 192], value=96, key="grid_size", bind=BIND)
-    steps = left.slider("Steps per cell", 10, 150, 40, 10, key="grid_steps", bind=BIND)
     ready = settings is not None and content is not None and style is not None
-    start = left.button("Draw the grid", key="grid_start", icon=":material/grid_view:", disabled=not ready)
-    status = right.empty()
-    if start and settings is not None and content is not None and style is not None:
+    asked = figure_controls("grid", [64, 96, 128, 192], 96, (150, 40, 10), "cell", "Draw the grid",
+                            ":material/grid_view:", ready)  # fmt: skip
+    if asked.start and settings is not None and content is not None and style is not None:
         grid = record.grid = GridOutcome(content, style)
-        grid_steps = small_runs_ui(status, settings, steps, lambda extractor: ratio_grid(
-            content.image, style.images, settings, size=size, steps=steps, extractor=extractor, cache=record.cache
+        grid_steps = small_runs_ui(asked.status, settings, asked.steps, lambda extractor: ratio_grid(
+            content.image, style.images, settings, size=asked.size, steps=asked.steps, extractor=extractor,
+            cache=record.cache,
         ))  # fmt: skip
         for grid_step in grid_steps:
             _keep(grid, grid_step)

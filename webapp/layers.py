@@ -8,9 +8,8 @@ from PIL import Image
 from nst import Settings
 from nst.reconstruct import what_each_layer_sees
 from webapp.display import fit
-from webapp.sidebar import BIND
 from webapp.state import Picture, session
-from webapp.turns import small_runs_ui
+from webapp.turns import figure_controls, small_runs_ui
 
 
 def layers_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> dict[str, Image.Image]:
@@ -21,17 +20,15 @@ def layers_ui(settings: Settings | None, content: Picture | None, style: Picture
         "matrices on more and more layers (bottom row). Low layers keep the pixels; high layers keep the "
         "arrangement of things. The style rows never show the painting's layout: only its textures."
     )
-    left, right = st.columns([1, 2])
-    size = left.select_slider("Size (px)", [96, 128, 192, 256], value=128, key="layers_size", bind=BIND)
-    steps = left.slider("Steps per picture", 10, 200, 60, 10, key="layers_steps", bind=BIND)
     ready = settings is not None and content is not None and style is not None
-    start = left.button("Show what each layer sees", key="layers_start", icon=":material/layers:", disabled=not ready)
-    status = right.empty()
+    asked = figure_controls("layers", [96, 128, 192, 256], 128, (200, 60, 10), "picture", "Show what each layer sees",
+                            ":material/layers:", ready)  # fmt: skip
     grid = st.container()
-    if start and settings is not None and content is not None and style is not None:
+    if asked.start and settings is not None and content is not None and style is not None:
         record.layer_views = {}
-        views = small_runs_ui(status, settings, steps, lambda extractor: what_each_layer_sees(
-            content.image, style.image, settings, size=size, steps=steps, extractor=extractor, cache=record.cache
+        views = small_runs_ui(asked.status, settings, asked.steps, lambda extractor: what_each_layer_sees(
+            content.image, style.image, settings, size=asked.size, steps=asked.steps, extractor=extractor,
+            cache=record.cache,
         ))  # fmt: skip
         for view in views:
             if view.image is not None:

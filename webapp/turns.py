@@ -20,7 +20,7 @@ import streamlit as st
 from nst import FeatureExtractor, NSTError, Progress, Settings
 from nst.device import resolve_device
 from webapp.resources import run_queue, shared_extractor
-from webapp.sidebar import WEIGHT_LABELS
+from webapp.sidebar import BIND, WEIGHT_LABELS
 from webapp.state import session
 
 
@@ -83,6 +83,32 @@ class Record(Protocol):
     def count(self) -> int: ...
     @property
     def progress(self) -> Progress: ...
+
+
+@dataclass(frozen=True)
+class FigureRequest:
+    """What a figure's controls asked for: the size and steps of its small runs, and whether to start."""
+
+    size: int
+    steps: int
+    start: bool
+    status: Any  # where the runs' progress is shown
+
+
+def figure_controls(
+    name: str, sizes: list[int], size: int, steps: tuple[int, int, int], what: str, button: str, icon: str,
+    ready: bool,
+) -> FigureRequest:  # fmt: skip
+    """A figure's size and steps sliders (bound to the URL as ``NAME_size``, ``NAME_steps``) and its button.
+
+    ``steps`` is (most, default, step) of the steps slider; ``what`` names what one small run makes.
+    """
+    left, right = st.columns([1, 2])
+    chosen_size = left.select_slider("Size (px)", sizes, value=size, key=f"{name}_size", bind=BIND)
+    most, default, step = steps
+    chosen_steps = left.slider(f"Steps per {what}", 10, most, default, step, key=f"{name}_steps", bind=BIND)
+    start = left.button(button, key=f"{name}_start", icon=icon, disabled=not ready)
+    return FigureRequest(chosen_size, chosen_steps, start, right.empty())
 
 
 def small_runs_ui(
