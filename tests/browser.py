@@ -162,35 +162,34 @@ def page_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
-def drop_file(driver, box: int, path: str, boxes: int) -> None:
-    """Send a file to the page's ``box``-th upload box (of at least ``boxes``) and see it arrive.
+def upload_box(driver, label: str):
+    """The upload box whose label contains ``label`` (its whole text, shown or in a closed expander), or None."""
+    from selenium.webdriver.common.by import By
 
-    A file sent while the page reruns for an earlier one can land in an upload box that is
-    being redrawn and be lost (seen once in eight tabs under load): a file whose name has not
-    appeared in its box after a while is sent again. Once the box shows it, the caller waits
-    for the app, however slow the server is, without sending anything more.
+    for element in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stFileUploader"]'):
+        if label in (element.get_attribute("textContent") or ""):
+            return element
+    return None
+
+
+def drop_file(driver, label: str, path: str, timeout: float = 120) -> None:
+    """Drop a file on the upload box labelled ``label`` once, as a person would, and see it arrive.
+
+    A person aims at a box by what it says, not by its place in the page: on a fresh page
+    Streamlit's frontend draws each column's elements as their code arrives, so for a moment
+    the style box can be the first upload box in the page while the content column still
+    shows placeholders. The file is sent once; it must then appear in that box.
     """
     from selenium.webdriver.common.by import By
 
     name = Path(path).name
-
-    def uploaders() -> list:
-        return wait_for(
-            lambda: (
-                len(found := driver.find_elements(By.CSS_SELECTOR, '[data-testid="stFileUploader"]')) >= boxes and found
-            ),
-            60,
-            what=f"{boxes} upload boxes",
-        )
-
-    for attempt in range(3):
-        uploaders()[box].find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(path)
-        try:
-            wait_for(lambda: name in uploaders()[box].text, 20, what=f"{name} in upload box {box}")
-            return
-        except TimeoutError:
-            if attempt == 2:
-                raise
+    box = wait_for(lambda: upload_box(driver, label), 60, interval=0.02, what=f"the upload box {label!r}")
+    box.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(path)
+    wait_for(
+        lambda: name in (upload_box(driver, label).get_attribute("textContent") or ""),
+        timeout,
+        what=f"{name} in the upload box {label!r}",
+    )
 
 
 def memory_mb(pid: int) -> tuple[float, float]:

@@ -9,6 +9,7 @@ import os
 import time
 
 import pytest
+from selenium.webdriver.common.by import By
 
 from browser import (
     CHROMEDRIVER,
@@ -19,6 +20,7 @@ from browser import (
     page_text,
     result_images,
     streamlit_server,
+    upload_box,
     wait_for,
 )
 from conftest import make_content, make_style
@@ -46,11 +48,14 @@ def pictures(tmp_path_factory):
     return str(content), str(style)
 
 
+CONTENT_BOX, STYLE_BOX = "Drop your own content picture", "Drop your own style picture"
+
+
 def upload(driver, content: str, style: str) -> None:
-    """Drop the photo, wait until the page shows it, then the style picture (see drop_file)."""
-    for shown, (box, path) in enumerate([(0, content), (1, style)], start=1):
-        drop_file(driver, box, path, boxes=2)  # content, style (then the blend box)
-        wait_for(lambda n=shown: page_text(driver).count("your upload") >= n, 120, what=f"upload {shown} shown")
+    """Drop the photo, then the style picture, each once, and wait until the page shows both."""
+    drop_file(driver, CONTENT_BOX, content)
+    drop_file(driver, STYLE_BOX, style)
+    wait_for(lambda: page_text(driver).count("your upload") == 2, 120, what="both uploads shown")
 
 
 def test_upload_two_pictures_stylize_and_watch_the_preview_change(app_url, pictures, tmp_path) -> None:
@@ -75,6 +80,24 @@ def test_upload_two_pictures_stylize_and_watch_the_preview_change(app_url, pictu
         assert "Done at step 40 of 40" in text
         assert len(seen) >= 3, f"the preview changed only {len(seen)} times during the run"
         assert "Traceback" not in text and "Error" not in text
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_both_pictures_dropped_at_once_on_a_fresh_server_are_kept(attempt, pictures, tmp_path) -> None:
+    """A person drops the photo the moment its box appears on a fresh server, then the painting at once."""
+    with streamlit_server(tmp_path / "streamlit.log") as url, chromium() as driver:
+        driver.get(url)
+        content, style = pictures
+        for label, path in ((CONTENT_BOX, content), (STYLE_BOX, style)):
+            box = wait_for(lambda label=label: upload_box(driver, label), 90, interval=0.02, what=label)
+            box.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(path)  # no waiting in between
+        wait_for(lambda: page_text(driver).count("your upload") == 2, 120, what="both uploads shown")
+        time.sleep(3)  # and they stay: later reruns of the page keep them
+        text = page_text(driver)
+        assert text.count("your upload") == 2, text[:1500]
+        assert "house.png" in upload_box(driver, CONTENT_BOX).text
+        assert "stripes.jpg" in upload_box(driver, STYLE_BOX).text
+        assert "Chelsea the cat" not in text and "swirls:" not in text  # no example is used
 
 
 def test_stop_keeps_the_latest_picture_and_the_app_stays_responsive(app_url, pictures) -> None:

@@ -154,11 +154,10 @@ def test_the_controls_from_the_other_tools_work_from_the_browser(tmp_path) -> No
         )
         driver.get(f"{url}/?{query}")
 
-        # One file at a time, each once the page shows the one before (see test_browser.upload)
-        drop_file(driver, 0, str(start), boxes=4)  # the sidebar's starting picture comes first in the page
+        drop_file(driver, "Starting picture", str(start))
         wait_for(lambda: "Drop the picture to start from here" not in page_text(driver), 60, what="the start picture")
         driver.find_element(By.XPATH, "//summary[contains(., 'Blend more styles')]").click()  # open the expander
-        drop_file(driver, 3, str(extra), boxes=4)  # the blend box, after the content and style boxes
+        drop_file(driver, "Drop more style pictures", str(extra))
         wait_for(lambda: "Weight of dots.png" in page_text(driver), 60, what="the blend weight")
         press(driver, "Stylize")
         wait_for(lambda: "Done at step 20 of 20" in (t := page_text(driver)) and "previews shown" in t, 180,
