@@ -171,6 +171,7 @@ def run_ui(
         _follow(live, engine, result)
         record.pending = None
         remember(result)
+    st.rerun()  # draw the page again as it is now: Stop disabled, the result and gallery up to date
 
 
 def _follow(live: Live, engine: Any, result: Result) -> None:
