@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         + "; ".join(f"{name}: {text}" for name, (text, _) in PRESETS.items()),
     )
     parser.add_argument("--init-image", metavar="PICTURE", help="start from this picture (sets --init image)")
+    parser.add_argument(
+        "--resume",
+        metavar="PICTURE",
+        help="go on from an earlier result: -n more steps, numbered on from --resume-step; coarse to fine starts "
+        "at the picture's own size",
+    )
+    parser.add_argument("--resume-step", type=int, default=0, metavar="N", help="the step the --resume picture reached")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     group = parser.add_argument_group("settings")
@@ -121,11 +128,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_output(output)
         if args.save_every < 0:
             raise NSTError("--save-every must be zero or more")
+        if args.resume_step < 0:
+            raise NSTError("--resume-step must be zero or more")
+        if args.resume and args.init_image:
+            raise NSTError("give --resume or --init-image, not both")
     except NSTError as error:
         return _fail(str(error), EXIT_USAGE)
     save_dir = Path(args.save_dir) if args.save_dir else output.with_name(output.stem + "_steps")
     return _run(
-        args.content, args.style, settings, output, args.save_every, save_dir, quiet=args.quiet, init=args.init_image
+        args.content,
+        args.style,
+        settings,
+        output,
+        args.save_every,
+        save_dir,
+        quiet=args.quiet,
+        init=args.init_image,
+        resume=(args.resume, args.resume_step) if args.resume else None,
     )
 
 
@@ -139,17 +158,19 @@ def _run(
     *,
     quiet: bool,
     init: str | None = None,
+    resume: tuple[str, int] | None = None,
 ) -> int:
     from tqdm import tqdm  # imported late: --help stays fast
 
-    from nst.engine import transfer
+    from nst.engine import Resume, transfer
 
     settings = settings.replace(preview_every=save_every)  # the progress bar needs no pictures
     latest: Image.Image | None = None
     # tqdm's own ETA assumes equal steps; coarse-to-fine steps grow, so the engine's ETA is shown
     bar_format = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
     bar = tqdm(total=settings.iterations, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
-    run = transfer(content, style[0] if len(style) == 1 else style, settings, init_image=init)
+    where = Resume(*resume) if resume is not None else None
+    run = transfer(content, style[0] if len(style) == 1 else style, settings, init_image=init, resume=where)
     try:
         for progress in run:
             width, height = progress.size

@@ -144,3 +144,18 @@ def test_a_preset_sets_the_settings_and_options_given_too_win(monkeypatch) -> No
     monkeypatch.setattr(cli, "_run", lambda content, style, settings, *rest, **kw: seen.setdefault("s", settings) and 0)
     assert cli.main(["a.png", "b.png", "-o", "out.png", "--preset", "bold", "--size", "128"]) == 0
     assert seen["s"].style_weight == 300.0 and seen["s"].output_size == 128
+
+
+def test_resume_goes_on_from_an_earlier_result_numbering_its_steps_on(pictures, tmp_path, capsys) -> None:
+    content, style = pictures
+    first, more = tmp_path / "first.png", tmp_path / "more.png"
+    assert main([str(content), str(style), "-o", str(first), "--size", "48", "-n", "4", "-q"]) == 0
+    steps = tmp_path / "steps"
+    arguments = ["--size", "48", "-n", "3", "--save-every", "1", "--save-dir", str(steps), "-q"]
+    assert (
+        main([str(content), str(style), "-o", str(more), "--resume", str(first), "--resume-step", "4", *arguments]) == 0
+    )
+    assert sorted(p.name for p in steps.iterdir()) == ["step_00005.png", "step_00006.png"]  # step 7 is the result
+    assert Image.open(more).size == Image.open(first).size
+    both = [str(content), str(style), "-o", str(more), "--resume", str(first), "--init-image", str(first)]
+    assert main(both) == 2 and "not both" in capsys.readouterr().err
