@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         "at the picture's own size",
     )
     parser.add_argument("--resume-step", type=int, default=0, metavar="N", help="the step the --resume picture reached")
+    parser.add_argument(
+        "--masks",
+        nargs="+",
+        metavar="MASK",
+        help="one grey picture per style picture, in their order: white where that style goes, black where not; "
+        "pixels no mask covers keep the photo",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     group = parser.add_argument_group("settings")
@@ -132,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise NSTError("--resume-step must be zero or more")
         if args.resume and args.init_image:
             raise NSTError("give --resume or --init-image, not both")
+        if args.masks and len(args.masks) != len(args.style):
+            raise NSTError(
+                f"give one mask per style picture: {len(args.masks)} masks for {len(args.style)} style pictures"
+            )
     except NSTError as error:
         return _fail(str(error), EXIT_USAGE)
     save_dir = Path(args.save_dir) if args.save_dir else output.with_name(output.stem + "_steps")
@@ -145,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet=args.quiet,
         init=args.init_image,
         resume=(args.resume, args.resume_step) if args.resume else None,
+        masks=args.masks,
     )
 
 
@@ -159,6 +171,7 @@ def _run(
     quiet: bool,
     init: str | None = None,
     resume: tuple[str, int] | None = None,
+    masks: list[str] | None = None,
 ) -> int:
     from tqdm import tqdm  # imported late: --help stays fast
 
@@ -170,7 +183,8 @@ def _run(
     bar_format = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
     bar = tqdm(total=settings.iterations, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
     where = Resume(*resume) if resume is not None else None
-    run = transfer(content, style[0] if len(style) == 1 else style, settings, init_image=init, resume=where)
+    styles = style[0] if len(style) == 1 and not masks else style
+    run = transfer(content, styles, settings, init_image=init, resume=where, masks=masks)
     try:
         for progress in run:
             width, height = progress.size

@@ -31,6 +31,7 @@ from nst.errors import DivergedError, ImageLoadError, SettingsError
 from nst.features import FeatureExtractor, build_extractor
 from nst.images import ImageSource, load_image, resize_longest, scaled_size, to_pil, to_tensor
 from nst.layers import LAYER_INDEX, VGG19_LAYERS, deepest_layer
+from nst.regions import layer_masks, load_masks
 from nst.schedule import Scale, plan_scales
 from nst.settings import Settings, safer_after_divergence
 from nst.targets import TargetCache, Targets, content_features, network_key, picture_digest, style_grams
@@ -126,6 +127,7 @@ def transfer(
     cache: TargetCache | None = None,
     preview_seconds: float | None = None,
     resume: Resume | None = None,
+    masks: Sequence[ImageSource] | None = None,
 ) -> Generator[Progress, None, None]:
     """Run Gatys et al.'s optimisation, yielding one :class:`Progress` per step.
 
@@ -144,6 +146,9 @@ def transfer(
             still holds).
         resume: go on from an earlier run's picture and step (Continue, live tuning): see
             :class:`Resume`. Overrides ``init_image``.
+        masks: one grey picture per style picture, white where that style goes (see
+            :mod:`nst.regions`); pixels no mask covers keep the photo. Notes about the masks
+            (stretched, empty) are logged; :func:`nst.regions.load_masks` returns them.
 
     Raises:
         ImageLoadError: a picture cannot be read or is too small for the chosen layers.
@@ -166,7 +171,7 @@ def transfer(
             raise SettingsError(f"cannot resume at step {offset} of {total}: no steps are left")
     if settings.init == "image" and init_image is None:
         raise SettingsError("init 'image' needs a starting picture: pass init_image (--init-image on the command line)")
-    inputs = _inputs(settings, content, style, init_image)
+    inputs = _inputs(settings, content, style, init_image, masks)
     content_image, style_images, start_image, present = (inputs.content, inputs.styles, inputs.start, inputs.present)
     if extractor is None:
         extractor = build_extractor(
@@ -263,6 +268,8 @@ class _Inputs:
     start: Image.Image | None
     present: Callable[[torch.Tensor], Image.Image]  # the optimised tensor -> the picture a user sees
     digests: tuple[str, tuple[str, ...]]  # content, each style: the target cache's keys
+    masks: tuple[Image.Image, ...] = ()  # one grey picture per style, the content's size (regions)
+    mask_digest: str = ""
 
 
 def _inputs(
@@ -270,6 +277,7 @@ def _inputs(
     content: ImageSource,
     style: ImageSource | Sequence[ImageSource],
     start: ImageSource | None,
+    mask_sources: Sequence[ImageSource] | None = None,
 ) -> _Inputs:
     content_image = load_image(content, name="the content picture")
     sources: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
@@ -297,7 +305,13 @@ def _inputs(
         start_image = colour.luminance(start_image) if start_image is not None else None
         content_image = colour.luminance(content_image)
     digests = (picture_digest(content_image), tuple(picture_digest(picture) for picture in styles))
-    return _Inputs(content_image, tuple(styles), start_image, present, digests)
+    masks: list[Image.Image] = []
+    if mask_sources:
+        masks, notes = load_masks(mask_sources, content_image.size, len(styles))
+        for note in notes:
+            log.warning("%s", note)
+    mask_digest = "+".join(picture_digest(mask) for mask in masks)
+    return _Inputs(content_image, tuple(styles), start_image, present, digests, tuple(masks), mask_digest)
 
 
 def _targets(
@@ -327,6 +341,16 @@ def _targets(
         )
         for picture, digest in zip(inputs.styles, inputs.digests[1], strict=True)
     ]
+    if inputs.masks:  # regions: each style keeps its own Gram matrices, matched over its own mask
+        height, width = content_t.shape[-2:]
+        regions = cache.get(
+            ("regions", inputs.mask_digest, (width, height), settings.style_layers),
+            functools.partial(_region_masks, inputs.masks, (int(width), int(height)), settings.style_layers,
+                              content_t.device),
+        )  # fmt: skip
+        return Targets(content=content, style_grams=per_style[0], per_style=tuple(per_style),
+                       regions=tuple({layer: regions[f"{k}/{layer}"] for layer in settings.style_layers}
+                                     for k in range(len(inputs.masks))))  # fmt: skip
     if len(per_style) == 1:
         return Targets(content=content, style_grams=per_style[0])
     weights = settings.normalised_style_blend(len(per_style))
@@ -335,6 +359,18 @@ def _targets(
         for layer in settings.style_layers
     }
     return Targets(content=content, style_grams=blended)
+
+
+def _region_masks(
+    masks: tuple[Image.Image, ...], size: tuple[int, int], layers: tuple[str, ...], device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Every mask at every style layer's size, as ``{"k/layer": (1, 1, h, w)}`` (a cache entry)."""
+    out = {}
+    for k, mask in enumerate(masks):
+        grey = to_tensor(mask.resize(size, Image.Resampling.BILINEAR).convert("RGB"), device)[:, :1]  # (1, 1, H, W)
+        for layer, resampled in layer_masks(grey, layers).items():
+            out[f"{k}/{layer}"] = resampled
+    return out
 
 
 def _style_targets(
@@ -464,6 +500,7 @@ def stylize(
     extractor: FeatureExtractor | None = None,
     init_image: ImageSource | None = None,
     cache: TargetCache | None = None,
+    masks: Sequence[ImageSource] | None = None,
     **changes: object,
 ) -> Image.Image:
     """Run :func:`transfer` to the end and return the final picture.
@@ -478,7 +515,7 @@ def stylize(
     """
     settings = (settings or Settings()).replace(**changes) if changes else (settings or Settings())
     latest: Image.Image | None = None
-    run = transfer(content, style, settings, extractor=extractor, init_image=init_image, cache=cache)
+    run = transfer(content, style, settings, extractor=extractor, init_image=init_image, cache=cache, masks=masks)
     try:
         for progress in run:
             if progress.image is not None:

@@ -55,7 +55,9 @@ class Targets:
     """What the result is compared with at one scale."""
 
     content: dict[str, torch.Tensor]  # layer -> (1, C, h, w)
-    style_grams: dict[str, torch.Tensor]  # layer -> (1, C, C)
+    style_grams: dict[str, torch.Tensor]  # layer -> (1, C, C), the styles blended
+    per_style: tuple[dict[str, torch.Tensor], ...] = ()  # with regions: each style's own Gram matrices
+    regions: tuple[dict[str, torch.Tensor], ...] = ()  # with regions: each style's mask, layer -> (1, 1, h, w)
 
 
 class TargetCache:

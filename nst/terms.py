@@ -94,6 +94,51 @@ class StyleTerm:
 
 
 @dataclass(eq=False)
+class RegionStyleTerm:
+    """Each style matched over its own region: guided Gram matrices (Gatys et al., 2017).
+
+    For style ``k`` with mask ``m`` at a layer, ``G_k = (F m)(F m)^T / sum(m^2)``: the Gram
+    matrix of the features inside the region, averaged over the region's area (so a small
+    region weighs as much as a large one), compared with style ``k``'s whole-picture Gram
+    matrix by the same relative error as :class:`StyleTerm`. The styles' errors are averaged
+    with ``style_weights`` (summing to 1); a style whose region is empty is left out.
+    """
+
+    weight: float
+    targets: tuple[dict[str, torch.Tensor], ...]  # per style: layer -> (1, C, C)
+    masks: tuple[dict[str, torch.Tensor], ...]  # per style: layer -> (1, 1, h, w)
+    layers: tuple[str, ...]
+    layer_weights: tuple[float, ...]
+    style_weights: tuple[float, ...]
+    name: str = "style"
+    _grams: list[dict[str, torch.Tensor]] = field(default_factory=list, repr=False)
+    _areas: list[dict[str, float]] = field(default_factory=list, init=False, repr=False)
+    _weights: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._areas = [{layer: float(mask.pow(2).sum()) for layer, mask in masks.items()} for masks in self.masks]
+        used = [k for k, areas in enumerate(self._areas) if min(areas.values(), default=0.0) > 0]
+        total = sum(self.style_weights[k] for k in used)
+        self._weights = {k: self.style_weights[k] / total for k in used} if total > 0 else {}
+        self._grams = [{} for _ in self.masks]
+
+    def see(self, layer: str, activation: torch.Tensor) -> None:
+        if layer not in self.layers:
+            return
+        height, width = activation.shape[-2:]
+        for k in self._weights:
+            mask = self.masks[k][layer].to(activation.dtype)  # (1, 1, h, w)
+            # gram_matrix averages over all h*w positions; the region's own average instead:
+            self._grams[k][layer] = gram_matrix(activation * mask) * (height * width / self._areas[k][layer])
+
+    def value(self, image: torch.Tensor) -> torch.Tensor:
+        grams, self._grams = self._grams, [{} for _ in self.masks]
+        parts = [w * style_loss_from_grams(grams[k], self.targets[k], self.layers, self.layer_weights)
+                 for k, w in self._weights.items()]  # fmt: skip
+        return torch.stack(parts).sum() if parts else image.new_zeros(())
+
+
+@dataclass(eq=False)
 class TotalVariationTerm:
     """Mean squared difference of neighbouring pixels; reads no layer."""
 
@@ -115,10 +160,23 @@ def content_term(settings: Settings, targets: Targets) -> Term | None:
 
 
 def style_term(settings: Settings, targets: Targets) -> Term | None:
-    if not settings.style_layers:
+    if not settings.style_layers or targets.regions:
         return None
     return StyleTerm(
         settings.style_weight, targets.style_grams, settings.style_layers, settings.normalised_style_layer_weights
+    )
+
+
+def region_style_term(settings: Settings, targets: Targets) -> Term | None:
+    if not settings.style_layers or not targets.regions:
+        return None
+    return RegionStyleTerm(
+        settings.style_weight,
+        targets.per_style,
+        targets.regions,
+        settings.style_layers,
+        settings.normalised_style_layer_weights,
+        settings.normalised_style_blend(len(targets.regions)),
     )
 
 
@@ -128,7 +186,12 @@ def total_variation_term(settings: Settings, targets: Targets) -> Term | None:
 
 # Every kind of term, in the order their values are reported. Each factory returns the
 # term a run needs, or None when the settings leave it out.
-TERMS: tuple[Callable[[Settings, Targets], Term | None], ...] = (content_term, style_term, total_variation_term)
+TERMS: tuple[Callable[[Settings, Targets], Term | None], ...] = (
+    content_term,
+    style_term,
+    region_style_term,
+    total_variation_term,
+)
 
 REPORTED = ("content", "style", "tv")  # always in Progress.losses, 0.0 when a term is left out
 

@@ -1,0 +1,97 @@
+"""Regions: a mask per style picture says where on the photo that style goes.
+
+After Gatys, Ecker, Bethge, Hertzmann and Shechtman, "Controlling Perceptual Factors in
+Neural Style Transfer" (CVPR 2017): each style's Gram matrix is computed over its region
+only (the features multiplied by the region's mask, "guided Gram matrices"), normalised by
+the region's area so that a small region is matched as strongly as a large one. Pixels that
+no mask covers keep the photo: only the content loss acts there.
+
+Masks are grey pictures, white where the style applies; soft edges are allowed. A mask of
+another size or shape is resized to the photo (stretched: its corners stay the photo's
+corners).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from nst.errors import SettingsError
+from nst.images import ImageSource, load_image
+from nst.layers import LAYER_INDEX, VGG19_LAYERS
+
+log = logging.getLogger(__name__)
+
+EMPTY = 1e-3  # a mask whose mean is below this covers nothing: its style is not used
+
+
+def load_masks(
+    sources: Sequence[ImageSource], size: tuple[int, int], styles: int
+) -> tuple[list[Image.Image], list[str]]:
+    """The masks as grey pictures of ``size`` (the photo's), and notes for the person.
+
+    Notes say when a mask's shape differs from the photo's (it is stretched), when a mask is
+    empty (its style is not used) and when every mask is empty (the result is the photo).
+
+    Raises:
+        SettingsError: the number of masks is not the number of style pictures.
+        ImageLoadError: a mask cannot be read as a picture.
+
+    Examples:
+        >>> masks, notes = load_masks(["sky.png", "houses.png"], photo.size, styles=2)  # doctest: +SKIP
+    """
+    if len(sources) != styles:
+        raise SettingsError(f"give one mask per style picture: {len(sources)} masks for {styles} style pictures")
+    masks, notes = [], []
+    for number, source in enumerate(sources, start=1):
+        picture = load_image(source, name=f"mask {number}")
+        width, height = picture.size
+        if abs(width / height - size[0] / size[1]) > 0.02 * size[0] / size[1]:
+            notes.append(f"mask {number} is {width}x{height}, another shape than the photo's {size[0]}x{size[1]}: "
+                         "it is stretched to fit")  # fmt: skip
+        grey = picture.convert("L").resize(size, Image.Resampling.BILINEAR)
+        if _mean(grey) < EMPTY:
+            notes.append(f"mask {number} is empty (all black): style picture {number} is not used")
+        masks.append(grey)
+    if all(_mean(mask) < EMPTY for mask in masks):
+        notes.append("every mask is empty: no style applies anywhere, and the result is the photo")
+    return masks, notes
+
+
+def _mean(grey: Image.Image) -> float:
+    histogram = grey.histogram()
+    return sum(value * count for value, count in enumerate(histogram)) / (255 * max(1, sum(histogram)))
+
+
+def layer_masks(mask: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """``(1, 1, H, W)`` mask at the picture's size -> ``{layer: (1, 1, h, w)}`` at each layer's size.
+
+    Each layer's mask is the previous one averaged over the layer's own window: 3x3 for a
+    convolution (and its ReLU), 2x2 for a pooling. A neuron's mask value is then the share of
+    its window that lies in the region, so masks soften with depth as the receptive fields
+    grow. Differs from Gatys et al. (2017), who either resize the mask to each layer's size
+    or erode it so that only neurons entirely inside the region count: this is a soft
+    middle between the two, and a white mask stays exactly white (the borders average only
+    over the window inside the picture).
+
+    Examples:
+        >>> masks = layer_masks(torch.ones(1, 1, 64, 48), ["relu1_1", "relu3_1"])
+        >>> masks["relu3_1"].shape, float(masks["relu3_1"].min())
+        (torch.Size([1, 1, 16, 12]), 1.0)
+    """
+    wanted = set(layers)
+    deepest = max(LAYER_INDEX[name] for name in wanted)
+    out: dict[str, torch.Tensor] = {}
+    current = mask
+    for name in VGG19_LAYERS[: deepest + 1]:
+        if name.startswith("conv"):
+            current = F.avg_pool2d(current, 3, stride=1, padding=1, count_include_pad=False)
+        elif name.startswith("pool"):
+            current = F.avg_pool2d(current, 2, stride=2)
+        if name in wanted:
+            out[name] = current
+    return out
