@@ -20,6 +20,7 @@ from webapp.inputs import content_ui, style_ui
 from webapp.inside import inside_ui
 from webapp.layers import layers_ui
 from webapp.race import race_ui
+from webapp.regions import regions_ui
 from webapp.sidebar import settings_ui
 from webapp.state import session
 from webapp.stylize import stylize_panel
@@ -37,14 +38,17 @@ def main() -> None:
     )
     settings = settings_ui()
     content_column, style_column, result_column = st.columns([1, 1, 1.6], gap="medium")
+    regions_area = st.container()  # below the three columns, but read before the run starts
     with content_column:
         content = content_ui()
     with style_column:
         style, blend = style_ui()
     if settings is not None and blend is not None:
         settings = settings.replace(style_blend=blend)
+    with regions_area:
+        regions = regions_ui(content, style)
     with result_column:
-        result = stylize_panel(settings, content, style)
+        result = stylize_panel(settings, content, style, regions)
     race_tab, grid_tab, layers_tab, inside_tab, gallery_tab = st.tabs(TABS)
     with race_tab:
         race_ui(settings, content, style)

@@ -64,6 +64,7 @@ def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
         "Drop your own content picture here, or browse",
         "Drop your own style picture here, or browse",
         "Drop more style pictures here",  # blending, in a collapsed expander
+        "…or upload one mask per style picture, in their order (white = that style)",  # regions, collapsed
     ]
     assert len(app.image) == 2  # thumbnails of the example photo and style
     assert [b.label for b in app.button][:3] == ["Stylize", "Stop", "Continue"]
@@ -466,3 +467,33 @@ def settings_of(app: AppTest) -> nst.Settings:
     layers = values.get("style_layers", ())
     values["style_layer_weights"] = tuple(app.session_state[f"style_layer_weight_{name}"] for name in layers)
     return nst.Settings(**values)
+
+
+def test_uploaded_masks_put_each_style_on_its_own_region(monkeypatch) -> None:
+    recorded = recorded_transfers(monkeypatch)
+    app = small_app()
+    app.file_uploader(key="blend_uploads").set_value([("dots.png", png(make_style(60, 60, seed=4)), "image/png")]).run()
+    left, right = Image.new("L", (100, 60), 0), Image.new("L", (100, 60), 0)
+    left.paste(255, (0, 0, 50, 60))
+    right.paste(255, (50, 0, 100, 60))
+    masks = [("left.png", png(left), "image/png"), ("right.png", png(right), "image/png")]
+    app.file_uploader(key="mask_uploads").set_value(masks).run()
+    assert any("another shape" in i.value for i in app.info)  # the cat photo is 3:2, the masks 5:3
+    stylize(app)
+    assert not app.exception and not app.error
+    ((_, kwargs),) = recorded
+    assert [np.asarray(m).mean() > 0 for m in kwargs["masks"]] == [True, True]
+    result = app.session_state.session.result
+    assert result.status == "done" and len(result.regions) == 2
+    assert "2 regions" in app.session_state.session.gallery[-1].title
+
+
+def test_a_mask_that_is_not_a_picture_is_a_message_and_the_run_goes_on_without_regions(monkeypatch) -> None:
+    recorded = recorded_transfers(monkeypatch)
+    app = small_app()
+    app.file_uploader(key="mask_uploads").set_value([("notes.png", b"not a picture", "image/png")]).run()
+    assert not app.exception
+    assert any("mask 1" in e.value and "is not a picture" in e.value for e in app.error), [e.value for e in app.error]
+    stylize(app)
+    ((_, kwargs),) = recorded
+    assert kwargs["masks"] is None and app.session_state.session.result.status == "done"

@@ -122,3 +122,55 @@ def test_stop_keeps_the_latest_picture_and_the_app_stays_responsive(app_url, pic
         time.sleep(3)  # nothing runs on after a stop
         assert f"Stopped at step {stopped_at} " in page_text(driver)
         assert button(driver, "Stylize").is_enabled()
+
+
+def shadow_canvas(driver):
+    """The drawing surface of the region editor (streamlit-drawable-canvas renders in a shadow root)."""
+    host = driver.execute_script("return Array.from(document.querySelectorAll('*')).find(e => e.shadowRoot)")
+    return host.shadow_root.find_element(By.CSS_SELECTOR, "canvas.upper-canvas") if host else None
+
+
+def test_a_painted_region_takes_the_style_and_the_rest_keeps_the_photo(app_url) -> None:
+    import io
+    import urllib.request
+
+    import numpy as np
+    from PIL import Image
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    from nst import examples
+
+    with chromium() as driver:
+        driver.get(f"{app_url}/?output_size=128&iterations=30")
+        summary = wait_for(lambda: driver.find_element(By.XPATH, "//summary[contains(., 'Regions')]"), 60,
+                           what="the region editor")  # fmt: skip
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+        summary.click()
+        canvas = wait_for(lambda: shadow_canvas(driver), 60, what="the drawing canvas")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+        width, height = canvas.size["width"], canvas.size["height"]
+        for x in (0.12, 0.18, 0.24):  # three strokes down the left of the photo, 30 px wide each
+            strokes = ActionChains(driver).move_to_element_with_offset(
+                canvas, int((x - 0.5) * width), int(-0.4 * height)
+            )
+            strokes.click_and_hold()
+            for _ in range(8):
+                strokes.move_by_offset(0, int(0.1 * height))
+            strokes.release().perform()
+            time.sleep(0.5)
+        driver.save_screenshot(os.path.join(os.environ.get("NST_SCREENSHOT_DIR", "/tmp"), "regions-editor.png"))
+        time.sleep(2)  # the page takes the strokes in (a rerun)
+        button(driver, "Stylize").click()
+        wait_for(lambda: "Done at step 30 of 30" in (t := page_text(driver)) and "Download PNG" in t, 240,
+                 what="the run")  # fmt: skip
+        assert "in painted regions" in page_text(driver)
+        (source,) = result_images(driver)
+        with urllib.request.urlopen(source, timeout=30) as reply:
+            result = np.asarray(Image.open(io.BytesIO(reply.read())).convert("RGB"), float)
+    rows, columns = result.shape[:2]
+    photo = np.asarray(examples.photo("chelsea the cat").resize((columns, rows), Image.Resampling.LANCZOS), float)
+    change = np.abs(result - photo).mean(-1)  # (rows, columns)
+    top, bottom = int(0.2 * rows), int(0.8 * rows)
+    painted = change[top:bottom, int(0.13 * columns) : int(0.23 * columns)].mean()
+    unpainted = change[top:bottom, int(0.6 * columns) : int(0.9 * columns)].mean()
+    assert painted > 3 * unpainted, (painted, unpainted)

@@ -18,6 +18,7 @@ def remember(result: Result) -> None:
     if result.step == 0 or any(entry.image is result.image for entry in gallery):
         return
     words = {"done": "", "stopped": ", stopped", "diverged": ", diverged"}.get(result.status, "")
+    words += f", {len(result.regions)} regions" if result.regions else ""
     title = (
         f"{len(gallery) + 1}. {result.content.name} × {result.style.name}: "
         f"α {number(result.settings.content_weight)}, β {number(result.settings.style_weight)}, "

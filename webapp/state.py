@@ -70,6 +70,7 @@ class Result:
     frames: list[tuple[int, Image.Image]] = field(default_factory=list)  # (step, small preview): the timelapse
     queue_seconds: float = 0.0  # waited for the device before the run began
     run_number: int = 0  # this server's count of runs on the device, in order of arrival
+    regions: tuple[Image.Image, ...] = ()  # the masks the run used (webapp.regions), if any
 
 
 @dataclass(frozen=True)

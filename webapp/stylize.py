@@ -27,6 +27,7 @@ from nst.settings import safer_after_divergence
 from nst.timelapse import timelapse
 from webapp.display import DISPLAY_SIDE, file_name, fit, png, settings_table
 from webapp.gallery import remember
+from webapp.regions import Regions
 from webapp.sidebar import write_settings
 from webapp.state import Action, Picture, Result, session
 from webapp.turns import model_turn
@@ -54,8 +55,15 @@ class Live:
     chart: Any
 
 
-def stylize_panel(settings: Settings | None, content: Picture | None, style: Picture | None) -> Result | None:
-    """The result column: buttons, the run (when one is due) and the result. Returns the result."""
+def stylize_panel(
+    settings: Settings | None, content: Picture | None, style: Picture | None, regions: Regions | None = None
+) -> Result | None:
+    """The result column: buttons, the run (when one is due) and the result. Returns the result.
+
+    ``regions``: masks painted or uploaded for the style pictures; every run uses the ones
+    shown now, so Continue and live tuning keep them (and a stroke painted during a run
+    takes effect at once).
+    """
     record = session()
     st.subheader("3 · Result")
     ready = settings is not None and content is not None and style is not None
@@ -70,9 +78,9 @@ def stylize_panel(settings: Settings | None, content: Picture | None, style: Pic
     elif action is not None and settings is not None and content is not None and style is not None:
         same_inputs = result is not None and result.content.same_as(content) and result.style.same_as(style)
         if action == "start" or result is None or not same_inputs:
-            run_ui(live, settings, content, style)
+            run_ui(live, settings, content, style, regions=regions)
         else:  # Continue, or a widget changed during a run: go on from the latest picture
-            run_ui(live, settings, content, style, resume=result, live_tuning=action == "resume")
+            run_ui(live, settings, content, style, regions=regions, resume=result, live_tuning=action == "resume")
     result_ui(live, record.result)
     return record.result
 
@@ -122,6 +130,7 @@ def run_ui(
     content: Picture,
     style: Picture,
     *,
+    regions: Regions | None = None,
     resume: Result | None = None,
     live_tuning: bool = False,
 ) -> None:
@@ -156,6 +165,7 @@ def run_ui(
             frames=list(resume.frames) if resume is not None else [],
             queue_seconds=turn.waited,
             run_number=turn.number,
+            regions=regions.masks if regions is not None else (),
         )
         record.result, record.pending = result, "resume"
         engine = nst.transfer(
@@ -167,6 +177,7 @@ def run_ui(
             init_image=_start_image(settings),
             preview_seconds=PREVIEW_SECONDS,
             resume=where,
+            masks=list(regions.masks) if regions is not None else None,
         )
         _follow(live, engine, result)
         record.pending = None
@@ -243,7 +254,8 @@ def result_ui(live: Live, result: Result | None) -> None:
     live.picture.image(
         fit(result.image, DISPLAY_SIDE),
         width="stretch",
-        caption=f"{result.content.name} in the style of {result.style.name}, step {result.step}",
+        caption=f"{result.content.name} in the style of {result.style.name}"
+        f"{' in painted regions' if result.regions else ''}, step {result.step}",
     )
     if result.history:
         live.chart.altair_chart(loss_chart(result.history), width="stretch")

@@ -1,0 +1,138 @@
+"""Regions: paint on the photo where each style picture goes, or upload one mask per style.
+
+The drawing surface is ``streamlit-drawable-canvas`` (a maintained Streamlit component on
+Fabric.js): free drawing over the photo, with its own toolbar for undo, redo and clearing.
+Each style picture has its own colour, and an eraser colour marks "no style here"; the
+canvas's strokes come back as an RGBA picture, and every painted pixel belongs to the
+colour nearest to it (strokes are drawn at 70% opacity, so the latest stroke wins where
+strokes overlap). The masks then go to the engine (``nst.regions``), which matches each
+style over its own region; what no region covers keeps the photo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from nst import NSTError
+from nst.regions import EMPTY, load_masks
+from nst.targets import picture_digest
+from webapp.display import UPLOAD_TYPES, fit
+from webapp.state import Picture
+
+PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207)]
+COLOUR_NAMES = ["blue", "red", "green", "purple", "orange", "cyan"]
+ERASER = (128, 128, 128)
+OPACITY = 0.7
+CANVAS_SIDE = 512  # the canvas's longest side on the page, px
+PAINTED = 0.3  # a canvas pixel at least this opaque is painted
+
+
+@dataclass(frozen=True)
+class Regions:
+    """One grey mask per style picture, the photo's size, white where that style goes."""
+
+    masks: tuple[Image.Image, ...]
+    digest: str
+    source: str  # "painted" or "uploaded"
+
+    @classmethod
+    def of(cls, masks: list[Image.Image], source: str) -> Regions:
+        return cls(tuple(masks), "+".join(picture_digest(mask) for mask in masks), source)
+
+
+def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None:
+    """The region editor; returns the masks when any region is painted or uploaded, else None."""
+    with st.expander("Regions: paint where each style goes (optional)"):
+        if content is None or style is None:
+            st.caption("Choose a photo and a style picture first.")
+            return None
+        names = [style.name] + [f"style picture {n}" for n in range(2, len(style.blended) + 2)]
+        st.caption(
+            "Paint over the photo with a style's colour where that style should go; what no colour covers "
+            "keeps the photo. The toolbar under the picture undoes, redoes and clears. With several style "
+            "pictures (blend them in above), each has its own colour. A shared link cannot carry painted "
+            "regions: the link opens without them."
+        )
+        tools = [*range(len(names)), -1]  # style indices, then the eraser
+        left, right = st.columns([2, 1])
+        tool = left.radio(
+            "Brush", tools, horizontal=True, key="regions_tool",
+            format_func=lambda k: "eraser (grey)" if k < 0 else f"{names[k]} ({COLOUR_NAMES[k % len(COLOUR_NAMES)]})",
+        )  # fmt: skip
+        size = right.slider("Brush size (px)", 4, 80, 30, 2, key="regions_brush")
+        colour = ERASER if tool < 0 else PALETTE[tool % len(PALETTE)]
+        painted = _canvas(content, colour, size)
+        uploads = st.file_uploader(
+            "…or upload one mask per style picture, in their order (white = that style)",
+            type=UPLOAD_TYPES, accept_multiple_files=True, key="mask_uploads",
+        )  # fmt: skip
+        if uploads:
+            return _uploaded(uploads, content, len(names))
+        if painted is None:
+            return None
+        masks = _masks_from_strokes(painted, content.image.size, len(names))
+        if not any(_covered(mask) for mask in masks):
+            st.caption("Only the eraser has been used: no region yet.")
+            return None
+        for number, mask in enumerate(masks, start=1):
+            if not _covered(mask):
+                st.info(f"Style picture {number} has no region yet and is not used.", icon=":material/info:")
+        return Regions.of(masks, "painted")
+
+
+def _canvas(content: Picture, colour: tuple[int, int, int], size: int) -> np.ndarray | None:
+    """The drawing surface over the photo; returns its strokes as (H, W, 4) RGBA, or None if blank."""
+    from streamlit_drawable_canvas import st_canvas  # imported here: it registers a component at import
+
+    width, height = content.image.size
+    scale = CANVAS_SIDE / max(width, height)
+    shown = fit(content.image, CANVAS_SIDE).convert("RGB")
+    red, green, blue = colour
+    result = st_canvas(
+        stroke_width=size,
+        stroke_color=f"rgba({red}, {green}, {blue}, {OPACITY})",
+        background_image=shown,
+        update_streamlit=True,
+        width=round(width * scale),
+        height=round(height * scale),
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=f"regions_canvas_{content.digest[:12]}",  # a new photo starts a clean canvas
+    )
+    strokes: np.ndarray | None = result.image_data
+    if strokes is None or strokes.ndim != 3 or not (strokes[..., 3] > PAINTED * 255).any():
+        return None
+    return strokes
+
+
+def _masks_from_strokes(strokes: np.ndarray, size: tuple[int, int], styles: int) -> list[Image.Image]:
+    """Each painted pixel goes to the nearest colour: a style's, or the eraser's (no style)."""
+    colours = np.array([*(PALETTE[k % len(PALETTE)] for k in range(styles)), ERASER], float)  # (K+1, 3)
+    rgb = strokes[..., :3].astype(float)  # (H, W, 3), not premultiplied
+    nearest = np.argmin(((rgb[..., None, :] - colours) ** 2).sum(-1), axis=-1)  # (H, W)
+    painted = strokes[..., 3] > PAINTED * 255
+    masks = []
+    for k in range(styles):
+        grey = Image.fromarray(((painted & (nearest == k)) * 255).astype(np.uint8))
+        masks.append(grey.resize(size, Image.Resampling.BILINEAR))
+    return masks
+
+
+def _uploaded(uploads: list[Any], content: Picture, styles: int) -> Regions | None:
+    try:
+        masks, notes = load_masks([upload.getvalue() for upload in uploads], content.image.size, styles)
+    except NSTError as error:
+        st.error(str(error))
+        return None
+    for note in notes:
+        st.info(note[0].upper() + note[1:] + ".", icon=":material/info:")
+    return Regions.of(masks, "uploaded")
+
+
+def _covered(mask: Image.Image) -> bool:
+    return bool(np.asarray(mask, float).mean() / 255 >= EMPTY)
