@@ -51,7 +51,8 @@ def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None
         if content is None or style is None:
             st.caption("Choose a photo and a style picture first.")
             return None
-        names = [style.name] + [f"style picture {n}" for n in range(2, len(style.blended) + 2)]
+        first = style.name.split(" + ")[0] if style.blended else style.name  # the blend's own name lists them all
+        names = [first] + [f"style picture {n}" for n in range(2, len(style.blended) + 2)]
         st.caption(
             "Paint over the photo with a style's colour where that style should go; what no colour covers "
             "keeps the photo. The toolbar under the picture undoes, redoes and clears. With several style "
