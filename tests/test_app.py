@@ -64,7 +64,6 @@ def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
         "Drop your own content picture here, or browse",
         "Drop your own style picture here, or browse",
         "Drop more style pictures here",  # blending, in a collapsed expander
-        "…or upload one mask per style picture, in their order (white = that style)",  # regions, collapsed
     ]
     assert len(app.image) == 2  # thumbnails of the example photo and style
     assert [b.label for b in app.button][:3] == ["Stylize", "Stop", "Continue"]
@@ -473,6 +472,7 @@ def test_uploaded_masks_put_each_style_on_its_own_region(monkeypatch) -> None:
     recorded = recorded_transfers(monkeypatch)
     app = small_app()
     app.file_uploader(key="blend_uploads").set_value([("dots.png", png(make_style(60, 60, seed=4)), "image/png")]).run()
+    app.toggle(key="regions_on").set_value(True).run()
     left, right = Image.new("L", (100, 60), 0), Image.new("L", (100, 60), 0)
     left.paste(255, (0, 0, 50, 60))
     right.paste(255, (50, 0, 100, 60))
@@ -491,6 +491,7 @@ def test_uploaded_masks_put_each_style_on_its_own_region(monkeypatch) -> None:
 def test_a_mask_that_is_not_a_picture_is_a_message_and_the_run_goes_on_without_regions(monkeypatch) -> None:
     recorded = recorded_transfers(monkeypatch)
     app = small_app()
+    app.toggle(key="regions_on").set_value(True).run()
     app.file_uploader(key="mask_uploads").set_value([("notes.png", b"not a picture", "image/png")]).run()
     assert not app.exception
     assert any("mask 1" in e.value and "is not a picture" in e.value for e in app.error), [e.value for e in app.error]

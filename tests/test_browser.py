@@ -142,10 +142,10 @@ def test_a_painted_region_takes_the_style_and_the_rest_keeps_the_photo(app_url) 
 
     with chromium() as driver:
         driver.get(f"{app_url}/?output_size=128&iterations=30")
-        summary = wait_for(lambda: driver.find_element(By.XPATH, "//summary[contains(., 'Regions')]"), 60,
-                           what="the region editor")  # fmt: skip
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
-        summary.click()
+        switch = wait_for(lambda: driver.find_element(By.XPATH, "//label[contains(., 'Regions: paint')]"), 60,
+                          what="the regions toggle")  # fmt: skip
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", switch)
+        switch.click()
         canvas = wait_for(lambda: shadow_canvas(driver), 60, what="the drawing canvas")
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
         width, height = canvas.size["width"], canvas.size["height"]

@@ -46,8 +46,20 @@ class Regions:
 
 
 def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None:
-    """The region editor; returns the masks when any region is painted or uploaded, else None."""
-    with st.expander("Regions: paint where each style goes (optional)"):
+    """The region editor; returns the masks when any region is painted or uploaded, else None.
+
+    The editor is drawn only while its toggle is on: the canvas carries the photo to the
+    browser on every rerun of the page, and a new canvas (a new photo) reruns the page once
+    more as it mounts, which under load could cost an upload dropped at that moment.
+    """
+    on = st.toggle(
+        "Regions: paint where each style goes",
+        key="regions_on",
+        help="Paint over the photo where each style picture should go; the rest keeps the photo.",
+    )
+    if not on:
+        return None
+    with st.container(border=True):
         if content is None or style is None:
             st.caption("Choose a photo and a style picture first.")
             return None
