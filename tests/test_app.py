@@ -238,7 +238,7 @@ def test_stop_mid_run_keeps_the_latest_picture_and_frees_the_device(monkeypatch)
     result = app.session_state.session.result
     assert result.status == "stopped" and result.step == 4 and seen["closed"] == 1
     assert max(result.image.size) == 128 and app.download_button  # the last preview, downloadable
-    assert not app.session_state.session.running and not app.button(key="stylize").disabled
+    assert app.session_state.session.pending is None and not app.button(key="stylize").disabled
     from webapp.resources import run_queue
 
     queue = run_queue("cpu")

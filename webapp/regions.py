@@ -20,7 +20,6 @@ from PIL import Image
 
 from nst import NSTError
 from nst.regions import EMPTY, load_masks
-from nst.targets import picture_digest
 from webapp.display import UPLOAD_TYPES, fit
 from webapp.state import Picture
 
@@ -37,12 +36,6 @@ class Regions:
     """One grey mask per style picture, the photo's size, white where that style goes."""
 
     masks: tuple[Image.Image, ...]
-    digest: str
-    source: str  # "painted" or "uploaded"
-
-    @classmethod
-    def of(cls, masks: list[Image.Image], source: str) -> Regions:
-        return cls(tuple(masks), "+".join(picture_digest(mask) for mask in masks), source)
 
 
 def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None:
@@ -95,7 +88,7 @@ def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None
         for number, mask in enumerate(masks, start=1):
             if not _covered(mask):
                 st.info(f"Style picture {number} has no region yet and is not used.", icon=":material/info:")
-        return Regions.of(masks, "painted")
+        return Regions(tuple(masks))
 
 
 def _canvas(content: Picture, colour: tuple[int, int, int], size: int) -> np.ndarray | None:
@@ -144,7 +137,7 @@ def _uploaded(uploads: list[Any], content: Picture, styles: int) -> Regions | No
         return None
     for note in notes:
         st.info(note[0].upper() + note[1:] + ".", icon=":material/info:")
-    return Regions.of(masks, "uploaded")
+    return Regions(tuple(masks))
 
 
 def _covered(mask: Image.Image) -> bool:

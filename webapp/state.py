@@ -128,11 +128,6 @@ class Session:
     layer_views: dict[str, Image.Image] = field(default_factory=dict)  # label -> picture
     inside: InsideView | None = None
 
-    @property
-    def running(self) -> bool:
-        """A main run was going on when this script run began."""
-        return self.pending == "resume"
-
 
 def session() -> Session:
     """This browser session's record, made on its first script run."""

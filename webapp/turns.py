@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import streamlit as st
 
@@ -111,9 +111,12 @@ def figure_controls(
     return FigureRequest(chosen_size, chosen_steps, start, right.empty())
 
 
+R = TypeVar("R", bound=Record)
+
+
 def small_runs_ui(
-    status: Any, settings: Settings, steps: int, start: Callable[[FeatureExtractor], Generator[Any, None, None]]
-) -> Iterator[Any]:
+    status: Any, settings: Settings, steps: int, start: Callable[[FeatureExtractor], Generator[R, None, None]]
+) -> Iterator[R]:
     """A figure's small runs (``start(extractor)`` yields :class:`Record` s), on this session's
     turn, with a progress bar in ``status``; yields every record."""
     with model_turn(status, settings) as turn:
