@@ -19,6 +19,7 @@ from webapp.grid import grid_ui
 from webapp.inputs import content_ui, style_ui
 from webapp.inside import inside_ui
 from webapp.layers import layers_ui
+from webapp.printsize import print_size_ui
 from webapp.race import race_ui
 from webapp.regions import regions_ui
 from webapp.sidebar import settings_ui
@@ -49,6 +50,7 @@ def main() -> None:
         regions = regions_ui(content, style)
     with result_column:
         result = stylize_panel(settings, content, style, regions)
+        print_size_ui(result)
     race_tab, grid_tab, layers_tab, inside_tab, gallery_tab = st.tabs(TABS)
     with race_tab:
         race_ui(settings, content, style)

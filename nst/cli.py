@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from nst.errors import DivergedError, NSTError
+from nst.images import save_picture
 from nst.layers import VGG19_LAYERS
 from nst.presets import PRESETS, preset
 from nst.settings import Settings
@@ -184,38 +185,43 @@ def _run(
     bar = tqdm(total=settings.iterations, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
     where = Resume(*resume) if resume is not None else None
     styles = style[0] if len(style) == 1 and not masks else style
-    run = transfer(content, styles, settings, init_image=init, resume=where, masks=masks)
+
+    def on_tile(done: int, count: int) -> None:  # a print-size step: its tiles, two passes each
+        bar.set_postfix_str(f"{postfix}, tile {done}/{count}")
+
+    postfix = ""
+    run = transfer(content, styles, settings, init_image=init, resume=where, masks=masks, on_tile=on_tile)
     try:
         for progress in run:
             width, height = progress.size
-            bar.set_postfix_str(
+            postfix = (
                 f"ETA {_clock(progress.eta)}, scale {progress.scale}/{progress.scales} {width}x{height}, "
-                f"content={progress.content_loss:.3g}, style={progress.style_loss:.3g}, loss={progress.loss:.3g}",
-                refresh=False,
+                f"content={progress.content_loss:.3g}, style={progress.style_loss:.3g}, loss={progress.loss:.3g}"
             )
+            bar.set_postfix_str(postfix, refresh=False)
             bar.update(1)
             if progress.image is not None:
                 latest = progress.image
                 if save_every and (progress.step % save_every == 0) and not progress.done:
                     save_dir.mkdir(parents=True, exist_ok=True)
-                    progress.image.save(save_dir / f"step_{progress.step:05d}.png")
+                    save_picture(progress.image, save_dir / f"step_{progress.step:05d}.png", dpi=settings.dpi)
         bar.close()
         if latest is None:  # the last step always brings a picture
             return _fail("the run ended without a picture", EXIT_FAILED)
-        _save(latest, output)
+        _save(latest, output, settings.dpi)
         if not quiet:
             print(f"saved {output} ({latest.width}x{latest.height})", file=sys.stderr)
         return EXIT_OK
     except KeyboardInterrupt:
         bar.close()
         if latest is not None:
-            _save(latest, output)
+            _save(latest, output, settings.dpi)
             return _fail(f"stopped; the latest picture is saved in {output}", EXIT_INTERRUPTED)
         return _fail("stopped before the first picture", EXIT_INTERRUPTED)
     except DivergedError as error:
         bar.close()
         if error.last_image is not None:
-            _save(error.last_image, output)
+            _save(error.last_image, output, settings.dpi)
             return _fail(f"{error} (the last good picture is saved in {output})", EXIT_FAILED)
         return _fail(str(error), EXIT_FAILED)
     except NSTError as error:
@@ -238,8 +244,8 @@ def _check_output(output: Path) -> None:
         raise NSTError(f"the folder {output.parent} does not exist")
 
 
-def _save(image: Image.Image, output: Path) -> None:
-    image.save(output)
+def _save(image: Image.Image, output: Path, dpi: int) -> None:
+    save_picture(image, output, dpi=dpi)
 
 
 def _fail(message: str, status: int) -> int:

@@ -30,12 +30,13 @@ from nst.device import release_free_memory, resolve_device, resolve_precision
 from nst.errors import DivergedError, ImageLoadError, SettingsError
 from nst.features import FeatureExtractor, build_extractor
 from nst.images import ImageSource, load_image, resize_longest, scaled_size, to_pil, to_tensor
-from nst.layers import LAYER_INDEX, VGG19_LAYERS, deepest_layer
+from nst.layers import LAYER_INDEX, deepest_layer, pools_before
 from nst.regions import layer_masks, load_masks
 from nst.schedule import Scale, plan_scales
 from nst.settings import Settings, safer_after_divergence
-from nst.targets import TargetCache, Targets, content_features, network_key, picture_digest, style_grams
+from nst.targets import TargetCache, Targets, network_key, picture_digest
 from nst.terms import REPORTED, Term, build_terms, layers_read
+from nst.tiles import Layout, budget_bytes, plan_layout, tiled_grams, tiled_objective
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +113,7 @@ class Resume:
 
 def min_side(layers: tuple[str, ...]) -> int:
     """Smallest picture side that still leaves at least one position at the deepest layer."""
-    stop = LAYER_INDEX[deepest_layer(layers)]
-    pools = sum(1 for name in VGG19_LAYERS[:stop] if name.startswith("pool"))
-    return int(2**pools)
+    return int(2 ** pools_before(deepest_layer(layers)))
 
 
 def transfer(
@@ -128,6 +127,8 @@ def transfer(
     preview_seconds: float | None = None,
     resume: Resume | None = None,
     masks: Sequence[ImageSource] | None = None,
+    preview_size: int | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> Generator[Progress, None, None]:
     """Run Gatys et al.'s optimisation, yielding one :class:`Progress` per step.
 
@@ -149,9 +150,15 @@ def transfer(
         masks: one grey picture per style picture, white where that style goes (see
             :mod:`nst.regions`); pixels no mask covers keep the photo. Notes about the masks
             (stretched, empty) are logged; :func:`nst.regions.load_masks` returns them.
+        preview_size: previews before the last step are shrunk to at most this many px on
+            their longest side (the app's display; a print-size picture is never sent whole
+            at every preview). The last step's picture is always full size.
+        on_tile: where a step works in tiles (a picture over ``settings.memory_budget``,
+            :mod:`nst.tiles`), called with ``(done, count)`` after each tile of each pass.
 
     Raises:
         ImageLoadError: a picture cannot be read or is too small for the chosen layers.
+        SettingsError: the memory budget is too small for the output size, even in tiles.
         WeightsError: the VGG19 weights cannot be loaded.
         DivergedError: the loss stopped being finite; carries the last finite picture.
 
@@ -186,29 +193,43 @@ def transfer(
         planned = planned.replace(start_size=max(planned.start_size, max(start_image.size)))
     plan = plan_scales(planned)
     _check_size(scaled_size(content_image.size, plan[0].size), "content", layers)
-    work_left = sum(s.steps * math.prod(scaled_size(content_image.size, s.size)) for s in plan)  # for the ETA
+    precision = resolve_precision(settings.precision, extractor.device)
+    budget = budget_bytes(settings.memory_budget, extractor.device)
+    layouts = [_layout(settings, scaled_size(content_image.size, s.size), budget, precision, len(inputs.masks))
+               for s in plan]  # fmt: skip  # an impossible budget is refused before any work
+    work_left = sum(
+        s.steps * math.prod(scaled_size(content_image.size, s.size)) * layout.cost
+        for s, layout in zip(plan, layouts, strict=True)
+    )  # for the ETA
     work_done, optimising = 0.0, 0.0
     step, last_preview = offset, -math.inf  # with preview_seconds, the first step always brings a picture
     image: torch.Tensor | None = None
     last_good: torch.Tensor | None = None
 
-    for index, scale in enumerate(plan, start=1):
+    for index, (scale, layout) in enumerate(zip(plan, layouts, strict=True), start=1):
         content_t = to_tensor(resize_longest(content_image, scale.size), extractor.device)  # (1, 3, H, W)
-        targets = _targets(extractor, cache, settings, content_t, inputs, scale)
+        targets = _targets(extractor, cache, settings, content_t, inputs, scale, budget, keep=not layout.tiled)
         height, width = content_t.shape[-2:]
         if image is None:
             image = _initial_image(settings, content_t, style_images[0], start_image)
         else:
             image = _upsample(image.detach(), content_t)
-        image.requires_grad_(True)
-        optimizer = _make_optimizer(settings, image)
-        closure, terms = _closure(extractor, settings, targets, image)
         del content_t
+        image.requires_grad_(True)
+        optimizer = _make_optimizer(settings, image, layout)
+        if layout.tiled:
+            closure, terms = tiled_objective(
+                extractor, build_terms(settings, targets), image, precision, layout.tiles, on_tile
+            )
+            log.info("scale %d: %dx%d px in %d tiles, %s", index, width, height, len(layout.tiles), layout.optimizer)
+        else:
+            closure, terms = objective(extractor, build_terms(settings, targets), image, precision)
+        del targets
         try:
             for _ in range(scale.steps):
                 step += 1
                 tick = time.perf_counter()
-                before = image.detach().clone()
+                before = _snapshot(image)
                 optimizer.step(closure)  # type: ignore[arg-type]  # torch accepts a closure that returns a tensor
                 if width * height >= TRIM_PIXELS:
                     release_free_memory()
@@ -220,7 +241,7 @@ def transfer(
                         f"the optimisation diverged at step {step} ({what}); try a safer setting: "
                         f"{safer_after_divergence(settings)[0]}, or lower weights",
                         step=step,
-                        last_image=present(good) if good is not None else None,
+                        last_image=present(_unsnapshot(good)) if good is not None else None,
                     )
                 last_good = before
                 with torch.no_grad():
@@ -230,8 +251,8 @@ def transfer(
                     image.clamp_(0.0, 1.0)
                 now = time.perf_counter()
                 optimising += now - tick
-                work_done += width * height
-                work_left -= width * height
+                work_done += width * height * layout.cost
+                work_left -= width * height * layout.cost
                 due = (
                     step == total
                     or (settings.preview_every and step % settings.preview_every == 0)
@@ -249,7 +270,7 @@ def transfer(
                     size=(int(width), int(height)),
                     scale=index,
                     scales=len(plan),
-                    image=present(image) if due else None,
+                    image=_preview(present(image), None if step == total else preview_size) if due else None,
                 )
         finally:
             # A stopped run (GeneratorExit) ends here too; closing the generator then clears
@@ -321,23 +342,28 @@ def _targets(
     content_t: torch.Tensor,
     inputs: _Inputs,
     scale: Scale,
+    budget: int | None = None,
+    *,
+    keep: bool = True,
 ) -> Targets:
     """Content features and style Gram matrices at this scale, from the cache if there.
 
     Several style pictures blend into one target per layer: ``sum_k w_k G_k`` with the
-    blend weights normalised to sum to 1 (as jcjohnson's neural-style blends them).
+    blend weights normalised to sum to 1 (as jcjohnson's neural-style blends them). With a
+    memory ``budget``, pictures too large for it are read in tiles (:func:`nst.tiles.tiled_grams`).
+    ``keep=False`` leaves the content features out of the cache (a print-size scale's are
+    hundreds of MB, and no later scale reads them).
     """
     network = network_key(extractor)
     style_size = round(scale.size * settings.style_scale)
     shortest = min_side(settings.content_layers + settings.style_layers)
-    content = cache.get(
-        ("content", inputs.digests[0], scale.size, settings.content_layers, network),
-        lambda: content_features(extractor, content_t, settings.content_layers),
-    )
+    key = ("content", inputs.digests[0], scale.size, settings.content_layers, network)
+    read = functools.partial(tiled_grams, extractor, content_t, settings.content_layers, budget, features=True)
+    content = cache.get(key, read) if keep else read()
     per_style = [
         cache.get(
             ("style", digest, style_size, shortest, settings.style_layers, network),
-            functools.partial(_style_targets, extractor, picture, style_size, shortest, settings.style_layers),
+            functools.partial(_style_targets, extractor, picture, style_size, shortest, settings.style_layers, budget),
         )
         for picture, digest in zip(inputs.styles, inputs.digests[1], strict=True)
     ]
@@ -374,9 +400,38 @@ def _region_masks(
 
 
 def _style_targets(
-    extractor: FeatureExtractor, picture: Image.Image, size: int, shortest: int, layers: tuple[str, ...]
+    extractor: FeatureExtractor,
+    picture: Image.Image,
+    size: int,
+    shortest: int,
+    layers: tuple[str, ...],
+    budget: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    return style_grams(extractor, to_tensor(fit_style(picture, size, shortest), extractor.device), layers)
+    return tiled_grams(extractor, to_tensor(fit_style(picture, size, shortest), extractor.device), layers, budget)
+
+
+def _layout(settings: Settings, size: tuple[int, int], budget: int, precision: torch.dtype, masks: int) -> Layout:
+    """How a scale of ``size`` (width, height) is worked within the memory budget."""
+    width, height = size
+    history = lbfgs_history(torch.empty((1, 3, height, width), device="meta"))
+    return plan_layout(height, width, budget=budget, precision=precision, optimizer=settings.optimizer,
+                       whole_history=history, content_layers=settings.content_layers, masks=masks)  # fmt: skip
+
+
+def _snapshot(image: torch.Tensor) -> torch.Tensor:
+    """The picture in 8 bits, as a diverged run would hand it back (a quarter of float32's memory)."""
+    return image.detach().clamp(0.0, 1.0).mul(255.0).round_().to(torch.uint8)
+
+
+def _unsnapshot(snapshot: torch.Tensor) -> torch.Tensor:
+    return snapshot.to(torch.float32).div_(255.0)
+
+
+def _preview(picture: Image.Image, longest: int | None) -> Image.Image:
+    """The picture, shrunk to ``longest`` px when it is larger (a display-sized preview)."""
+    if longest is None or max(picture.size) <= longest:
+        return picture
+    return resize_longest(picture, longest)
 
 
 def _closure(
@@ -603,9 +658,13 @@ def lbfgs_history(image: torch.Tensor) -> int:
     return max(LBFGS_MIN_HISTORY, min(LBFGS_HISTORY, LBFGS_HISTORY_BYTES // pair_bytes))
 
 
-def _make_optimizer(settings: Settings, image: torch.Tensor) -> torch.optim.Optimizer:
-    if settings.optimizer == "lbfgs":
+def _make_optimizer(settings: Settings, image: torch.Tensor, layout: Layout | None = None) -> torch.optim.Optimizer:
+    """The scale's optimiser: the settings', unless the memory budget made the layout choose (nst.tiles)."""
+    optimizer = layout.optimizer if layout is not None else settings.optimizer
+    rate = layout.learning_rate if layout is not None and layout.learning_rate is not None else settings.lr
+    if optimizer == "lbfgs":
         # max_iter=1: one function evaluation per step, so one step is one preview.
         # No line search (it would evaluate several times per step).
-        return torch.optim.LBFGS([image], lr=settings.lr, max_iter=1, history_size=lbfgs_history(image))
-    return torch.optim.Adam([image], lr=settings.lr)
+        history = layout.history if layout is not None and layout.history is not None else lbfgs_history(image)
+        return torch.optim.LBFGS([image], lr=rate, max_iter=1, history_size=history)
+    return torch.optim.Adam([image], lr=rate)

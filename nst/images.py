@@ -188,3 +188,11 @@ def _megapixels(pixels: int) -> str:
 def _describe(error: BaseException) -> str:
     text = str(error).strip()
     return text or type(error).__name__
+
+
+def save_picture(
+    image: Image.Image, target: str | Path | BinaryIO, *, dpi: int = 300, format: str | None = None
+) -> None:
+    """Save with ``dpi`` written into the file (PNG's pHYs, JPEG's JFIF density), so a print
+    comes out at ``pixels / dpi`` inches; ``format`` when ``target`` is a file object."""
+    image.save(target, format=format, dpi=(dpi, dpi))

@@ -76,3 +76,8 @@ def deepest_layer(names: Iterable[str]) -> str:
     if not layers:
         raise SettingsError("at least one layer is needed")
     return max(layers, key=LAYER_INDEX.__getitem__)
+
+
+def pools_before(name: str) -> int:
+    """How many 2x2 poolings lie before a layer: its grid is the picture's divided by ``2**pools``."""
+    return sum(1 for layer in VGG19_LAYERS[: LAYER_INDEX[canonical_layer(name)]] if layer.startswith("pool"))

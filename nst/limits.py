@@ -25,9 +25,9 @@ class Limits:
     """What one run may ask for. Read with :meth:`from_env`."""
 
     max_input_megapixels: float = 40.0  # larger JPEGs decode at 1/2..1/8 size, other formats are refused
-    max_output_size_cpu: int = 1024  # on a CPU: a peak of 1.8 GB (bfloat16) to 2.2 GB (float32), 3.6-5.3 s a step
-    # on a 2-core CPU with AVX512-BF16 (docs/performance.md)
-    max_output_size_gpu: int = 2048  # on a CUDA or MPS device
+    max_output_size_cpu: int = 4096  # on a CPU: from about 1200 px up, steps work in tiles within the memory
+    # budget (nst.tiles); a 4096 px print takes minutes a step on a 2-core CPU (docs/performance.md)
+    max_output_size_gpu: int = 8192  # on a CUDA or MPS device
     max_iterations: int = 1000  # steps per run (Continue starts a new run)
     runs_per_device: int = 1  # runs at once per device; more sessions wait in a fair queue
     max_kept_side: int = 2048  # uploads are kept in the session at most this large (memory per session)
@@ -47,10 +47,10 @@ class Limits:
             SettingsError: the output size or the number of iterations is over the limit.
 
         Examples:
-            >>> Limits().check(Settings(output_size=4096), "cpu")
+            >>> Limits().check(Settings(output_size=6000), "cpu")
             Traceback (most recent call last):
             ...
-            nst.errors.SettingsError: this server makes pictures up to 1024 px on cpu; choose a smaller output size
+            nst.errors.SettingsError: this server makes pictures up to 4096 px on cpu; choose a smaller output size
         """
         largest = self.max_output_size(device)
         if settings.output_size > largest:

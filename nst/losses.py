@@ -32,8 +32,11 @@ import torch
 EPS = 1e-8  # keeps a relative error finite when a target is all zeros
 
 
-def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+def gram_matrix(features: torch.Tensor, positions: float | None = None) -> torch.Tensor:
     """``(B, C, H, W)`` -> ``(B, C, C)``: channel correlations averaged over positions.
+
+    ``positions`` divides the sum instead of ``H * W``: a tile of a picture passes the whole
+    picture's count, so the tiles' matrices add up to the picture's (:mod:`nst.tiles`).
 
     At least float32, whatever the features' precision (bfloat16 under autocast), and it keeps
     only the features themselves for the backward pass, not a float32 copy of them: at
@@ -45,7 +48,7 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     else:  # channels-last features: (B, C, H*W) as a view of their (B, H*W, C) memory, no copy
         flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c).transpose(1, 2)
     gram: torch.Tensor = _FloatGram.apply(flat)  # (B, C, C)
-    return gram / (h * w)
+    return gram / (h * w if positions is None else positions)
 
 
 class _FloatGram(torch.autograd.Function):

@@ -120,6 +120,13 @@ class Settings:
         choices=PRECISIONS,
     )
     preview_every: int = _knob(10, "hand back the current picture every N steps (0: only at the end)")
+    # -- print sizes (nst.tiles)
+    memory_budget: float = _knob(
+        0.0,
+        "GB of memory a run may use besides the model; larger pictures are worked in tiles within it "
+        "(0: 2 GB on a CPU, three quarters of a GPU's free memory)",
+    )
+    dpi: int = _knob(300, "dots per inch written into saved pictures: the printed size is pixels / dpi inches")
 
     def __post_init__(self) -> None:
         def set_(name: str, value: Any) -> None:
@@ -160,6 +167,11 @@ class Settings:
         set_("seed", _integer(self, "seed", minimum=0))
         set_("output_size", _integer(self, "output_size", minimum=MIN_OUTPUT_SIZE))
         set_("preview_every", _integer(self, "preview_every", minimum=0))
+        budget = _number(self, "memory_budget")
+        if budget < 0:
+            raise SettingsError(f"memory_budget must be zero (the device's default) or more, not {budget}")
+        set_("memory_budget", budget)
+        set_("dpi", _integer(self, "dpi", minimum=1))
         set_("scales", _integer(self, "scales", minimum=0))
         set_("start_size", _integer(self, "start_size", minimum=MIN_OUTPUT_SIZE))
         if self.scale_split is not None and len(tuple(self.scale_split)) == 0:

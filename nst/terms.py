@@ -14,13 +14,13 @@ most implementations add (differs from Gatys et al., who use none).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 
-from nst.losses import content_loss, gram_matrix, style_loss_from_grams, total_variation
+from nst.losses import EPS, gram_matrix, style_loss_from_grams, total_variation
 from nst.settings import Settings
 from nst.targets import Targets
 
@@ -48,27 +48,92 @@ class Term(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Window:
+    """Where some activations lie in the whole picture's activation grid at their layer.
+
+    A whole-picture evaluation hands each term all positions (``top = left = 0``); a tiled
+    one (:mod:`nst.tiles`) hands it one tile's share, and ``height x width`` is always the
+    whole picture's grid at that layer, so a term can normalise its sums as if it saw all.
+    """
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+    @classmethod
+    def whole(cls, activation: torch.Tensor) -> Window:
+        return cls(0, 0, int(activation.shape[-2]), int(activation.shape[-1]))
+
+    def crop(self, grid: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """The part of a whole-grid tensor ``(..., height, width)`` under activations ``like``."""
+        return grid[..., self.top : self.top + like.shape[-2], self.left : self.left + like.shape[-1]]
+
+
+class Additive(Protocol):
+    """A term whose value depends on the activations only through sums over positions.
+
+    :meth:`part` maps some positions' activations to their share of the sum (a tensor of
+    any shape); :meth:`total` maps the summed shares of every layer to the term's value.
+    A whole-picture evaluation sums one share per layer; a tiled one (:mod:`nst.tiles`)
+    sums one per tile, which is why such terms can be evaluated in bounded memory.
+    """
+
+    name: str
+    weight: float
+    layers: tuple[str, ...]
+
+    def part(self, layer: str, activation: torch.Tensor, window: Window) -> torch.Tensor: ...
+
+    def total(self, sums: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor: ...
+
+
+class _WholePicture:
+    """:meth:`Term.see` and :meth:`Term.value` for an :class:`Additive` term: one share per layer."""
+
+    _sums: dict[str, torch.Tensor]
+
+    def part(self, layer: str, activation: torch.Tensor, window: Window) -> torch.Tensor:
+        raise NotImplementedError
+
+    def total(self, sums: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def see(self, layer: str, activation: torch.Tensor) -> None:
+        self._sums[layer] = self.part(layer, activation, Window.whole(activation))
+
+    def value(self, image: torch.Tensor) -> torch.Tensor:
+        sums, self._sums = self._sums, {}
+        return self.total(sums, image)
+
+
 @dataclass(eq=False)
-class ContentTerm:
+class ContentTerm(_WholePicture):
     """Relative squared error of the picture's features at the content layers (``nst.losses``)."""
 
     weight: float
     targets: dict[str, torch.Tensor]  # layer -> (1, C, h, w)
     layers: tuple[str, ...]
     name: str = "content"
-    _seen: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    _sums: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    _energy: dict[str, torch.Tensor] = field(default_factory=dict, init=False, repr=False)
 
-    def see(self, layer: str, activation: torch.Tensor) -> None:
-        if layer in self.targets:
-            self._seen[layer] = activation.float()  # a float32 copy of the one or two content layers
+    def part(self, layer: str, activation: torch.Tensor, window: Window) -> torch.Tensor:
+        """The squared error at these positions, in float32."""
+        return (activation.float() - window.crop(self.targets[layer], activation)).pow(2).sum()
 
-    def value(self, image: torch.Tensor) -> torch.Tensor:
-        seen, self._seen = self._seen, {}
-        return content_loss(seen, self.targets, self.layers)
+    def total(self, sums: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        if not self.layers:
+            return image.new_zeros(())
+        for n in self.layers:  # each target's energy, once (at print size a target is hundreds of MB)
+            if n not in self._energy:
+                self._energy[n] = self.targets[n].pow(2).sum() + EPS
+        return torch.stack([sums[n] / self._energy[n] for n in self.layers]).mean()
 
 
 @dataclass(eq=False)
-class StyleTerm:
+class StyleTerm(_WholePicture):
     """Weighted relative squared error of the picture's Gram matrices at the style layers.
 
     Each Gram matrix is built in :meth:`see`, during the forward pass, right after its
@@ -82,19 +147,18 @@ class StyleTerm:
     layers: tuple[str, ...]
     layer_weights: tuple[float, ...]  # sum to 1
     name: str = "style"
-    _grams: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    _sums: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
-    def see(self, layer: str, activation: torch.Tensor) -> None:
-        if layer in self.targets:
-            self._grams[layer] = gram_matrix(activation)  # (1, C, C), float32 without a float32 copy
+    def part(self, layer: str, activation: torch.Tensor, window: Window) -> torch.Tensor:
+        """These positions' share of the Gram matrix ``(1, C, C)`` (float32, no float32 copy)."""
+        return gram_matrix(activation, positions=window.height * window.width)
 
-    def value(self, image: torch.Tensor) -> torch.Tensor:
-        grams, self._grams = self._grams, {}
-        return style_loss_from_grams(grams, self.targets, self.layers, self.layer_weights)
+    def total(self, sums: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        return style_loss_from_grams(sums, self.targets, self.layers, self.layer_weights)
 
 
 @dataclass(eq=False)
-class RegionStyleTerm:
+class RegionStyleTerm(_WholePicture):
     """Each style matched over its own region: guided Gram matrices (Gatys et al., 2017).
 
     For style ``k`` with mask ``m`` at a layer, ``G_k = (F m)(F m)^T / sum(m^2)``: the Gram
@@ -111,7 +175,7 @@ class RegionStyleTerm:
     layer_weights: tuple[float, ...]
     style_weights: tuple[float, ...]
     name: str = "style"
-    _grams: list[dict[str, torch.Tensor]] = field(default_factory=list, repr=False)
+    _sums: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     _areas: list[dict[str, float]] = field(default_factory=list, init=False, repr=False)
     _weights: dict[int, float] = field(default_factory=dict, init=False, repr=False)
 
@@ -120,21 +184,21 @@ class RegionStyleTerm:
         used = [k for k, areas in enumerate(self._areas) if min(areas.values(), default=0.0) > 0]
         total = sum(self.style_weights[k] for k in used)
         self._weights = {k: self.style_weights[k] / total for k in used} if total > 0 else {}
-        self._grams = [{} for _ in self.masks]
 
-    def see(self, layer: str, activation: torch.Tensor) -> None:
-        if layer not in self.layers:
-            return
-        height, width = activation.shape[-2:]
+    def part(self, layer: str, activation: torch.Tensor, window: Window) -> torch.Tensor:
+        """These positions' share of each used style's guided Gram matrix, ``(K, C, C)``."""
+        if not self._weights:
+            return activation.new_zeros((), dtype=torch.float32)
+        shares = []
         for k in self._weights:
-            mask = self.masks[k][layer].to(activation.dtype)  # (1, 1, h, w)
-            # gram_matrix averages over all h*w positions; the region's own average instead:
-            self._grams[k][layer] = gram_matrix(activation * mask) * (height * width / self._areas[k][layer])
+            mask = window.crop(self.masks[k][layer], activation).to(activation.dtype)  # (1, 1, h, w)
+            shares.append(gram_matrix(activation * mask, positions=self._areas[k][layer])[0])
+        return torch.stack(shares)
 
-    def value(self, image: torch.Tensor) -> torch.Tensor:
-        grams, self._grams = self._grams, [{} for _ in self.masks]
-        parts = [w * style_loss_from_grams(grams[k], self.targets[k], self.layers, self.layer_weights)
-                 for k, w in self._weights.items()]  # fmt: skip
+    def total(self, sums: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        parts = [w * style_loss_from_grams({layer: sums[layer][i : i + 1] for layer in self.layers}, self.targets[k],
+                                           self.layers, self.layer_weights)
+                 for i, (k, w) in enumerate(self._weights.items())]  # fmt: skip
         return torch.stack(parts).sum() if parts else image.new_zeros(())
 
 

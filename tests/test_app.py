@@ -498,3 +498,36 @@ def test_a_mask_that_is_not_a_picture_is_a_message_and_the_run_goes_on_without_r
     stylize(app)
     ((_, kwargs),) = recorded
     assert kwargs["masks"] is None and app.session_state.session.result.status == "done"
+
+
+def test_a_print_size_version_continues_the_result_at_twice_its_size(monkeypatch) -> None:
+    from webapp.display import DISPLAY_SIDE
+
+    calls = recorded_transfers(monkeypatch)
+    app = stylize(small_app())
+    result = app.session_state.session.result
+    assert [r.label for r in app.radio if r.key == "print_factor"] == ["Enlarge"]
+    app.number_input(key="print_dpi").set_value(150)
+    app.button(key="print_go").click().run()
+    assert not app.exception and not app.error
+    version = app.session_state.session.print_version
+    width, height = (2 * side for side in result.image.size)
+    assert version.status == "done" and version.image.size == (width, height) and version.dpi == 150
+    args, kwargs = calls[-1]
+    assert args[2].output_size == 256 and args[2].dpi == 150
+    assert kwargs["resume"].image is result.image and kwargs["preview_size"] == DISPLAY_SIDE
+    labels = [b.label for b in app.download_button]
+    assert f"Download print PNG ({width}×{height}, 150 dpi)" in labels
+    assert app.session_state.session.result is result  # the result itself is unchanged
+    assert not app.session_state.session.print_pending and not app.button(key="print_go").disabled
+
+
+def test_a_print_size_over_the_limit_or_not_larger_is_refused_with_a_message() -> None:
+    app = stylize(small_app())
+    app.radio(key="print_factor").set_value("size in px").run()
+    app.number_input(key="print_px").set_value(9000).run()
+    assert any("up to 4096 px on cpu" in e.value for e in app.error)
+    assert app.button(key="print_go").disabled
+    app.number_input(key="print_px").set_value(100).run()
+    assert any("larger than the picture's own 128 px" in e.value for e in app.error)
+    assert app.button(key="print_go").disabled and app.session_state.session.print_version is None

@@ -122,13 +122,13 @@ def test_a_diverging_run_saves_the_last_good_picture_and_exits_1(pictures, tmp_p
     import nst.terms
 
     calls = {"n": 0}
-    real = nst.terms.content_loss
+    real = nst.terms.ContentTerm.total
 
     def breaks(*args, **kwargs):
         calls["n"] += 1
         return real(*args, **kwargs) * (float("inf") if calls["n"] >= 3 else 1)
 
-    monkeypatch.setattr(nst.terms, "content_loss", breaks)
+    monkeypatch.setattr(nst.terms.ContentTerm, "total", breaks)
     content, style = pictures
     out = tmp_path / "out.png"
     assert main([str(content), str(style), "-o", str(out), "--size", "32", "-n", "5", "-q"]) == 1

@@ -74,8 +74,8 @@ def test_wait_gives_up_after_its_timeout_with_the_place_in_line() -> None:
 
 def test_limits_have_laptop_defaults_and_read_the_environment() -> None:
     limits = Limits.from_env({})
-    assert limits.max_input_pixels == 40_000_000 and limits.max_output_size("cpu") == 1024
-    assert limits.max_output_size("cuda:0") == 2048 and limits.runs_per_device == 1
+    assert limits.max_input_pixels == 40_000_000 and limits.max_output_size("cpu") == 4096
+    assert limits.max_output_size("cuda:0") == 8192 and limits.runs_per_device == 1
     changed = Limits.from_env({"NST_MAX_INPUT_MEGAPIXELS": "2.5", "NST_RUNS_PER_DEVICE": "3"})
     assert changed.max_input_pixels == 2_500_000 and changed.runs_per_device == 3
     with pytest.raises(SettingsError, match="NST_MAX_ITERATIONS must be a whole number"):

@@ -9,6 +9,7 @@ import pandas as pd
 from PIL import Image
 
 from nst import Settings
+from nst.images import save_picture
 from webapp.state import Result
 
 DISPLAY_SIDE = 768  # previews are sent at most this large; downloads are full size
@@ -27,9 +28,9 @@ def fit(image: Image.Image, side: int) -> Image.Image:
     return copy
 
 
-def png(image: Image.Image) -> bytes:
+def png(image: Image.Image, dpi: int = 300) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    save_picture(image, buffer, dpi=dpi, format="PNG")
     return buffer.getvalue()
 
 

@@ -112,6 +112,19 @@ class InsideView:
 
 
 @dataclass
+class PrintVersion:
+    """A result continued at print size (webapp.printsize): its picture once finished."""
+
+    size: int  # longest side asked for, px
+    dpi: int
+    of: int  # id() of the Result it was made from: a new result hides it
+    image: Image.Image | None = None  # full size, once finished
+    status: RunStatus = "running"
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
 class Session:
     """Everything one browser session keeps between reruns."""
 
@@ -127,6 +140,8 @@ class Session:
     grid: GridOutcome | None = None
     layer_views: dict[str, Image.Image] = field(default_factory=dict)  # label -> picture
     inside: InsideView | None = None
+    print_version: PrintVersion | None = None
+    print_pending: bool = False  # the print-size button was pressed and its run has not ended
 
 
 def session() -> Session:

@@ -261,7 +261,7 @@ def result_ui(live: Live, result: Result | None) -> None:
         live.chart.altair_chart(loss_chart(result.history), width="stretch")
     st.download_button(
         f"Download PNG ({result.image.width}×{result.image.height})",
-        png(result.image),
+        png(result.image, result.settings.dpi),
         file_name=file_name(result),
         mime="image/png",
         type="primary",
