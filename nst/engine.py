@@ -195,11 +195,11 @@ def transfer(
     _check_size(scaled_size(content_image.size, plan[0].size), "content", layers)
     precision = resolve_precision(settings.precision, extractor.device)
     budget = budget_bytes(settings.memory_budget, extractor.device)
-    layouts = [_layout(settings, scaled_size(content_image.size, s.size), budget, precision, len(inputs.masks))
-               for s in plan]  # fmt: skip  # an impossible budget is refused before any work
+    sizes = [scaled_size(content_image.size, s.size) for s in plan]
+    final = _layout(settings, sizes[-1], budget, precision, len(inputs.masks))  # refuses an impossible budget first
+    layouts = [_layout(settings, size, budget, precision, len(inputs.masks)) for size in sizes[:-1]] + [final]
     work_left = sum(
-        s.steps * math.prod(scaled_size(content_image.size, s.size)) * layout.cost
-        for s, layout in zip(plan, layouts, strict=True)
+        s.steps * math.prod(size) * layout.cost for s, size, layout in zip(plan, sizes, layouts, strict=True)
     )  # for the ETA
     work_done, optimising = 0.0, 0.0
     step, last_preview = offset, -math.inf  # with preview_seconds, the first step always brings a picture

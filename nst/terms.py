@@ -126,9 +126,11 @@ class ContentTerm(_WholePicture):
     def total(self, sums: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
         if not self.layers:
             return image.new_zeros(())
-        for n in self.layers:  # each target's energy, once (at print size a target is hundreds of MB)
-            if n not in self._energy:
-                self._energy[n] = self.targets[n].pow(2).sum() + EPS
+        for n in self.layers:  # each target's energy, once, a few channels at a time (at print size a
+            if n not in self._energy:  # target is hundreds of MB, and its square as large again)
+                target = self.targets[n]
+                chunks = target.split(64, dim=1) if target.numel() > 2**24 else (target,)
+                self._energy[n] = torch.stack([chunk.pow(2).sum() for chunk in chunks]).sum() + EPS
         return torch.stack([sums[n] / self._energy[n] for n in self.layers]).mean()
 
 

@@ -64,7 +64,13 @@ ADAM_VECTORS = 3  # two moment estimates and one temporary in the update
 LBFGS_VECTORS = 4  # the direction, the last gradient, a flat copy of the gradient, one temporary
 MIN_TILED_HISTORY = 3  # L-BFGS curvature pairs; fewer and the tiled scales use Adam instead
 TILED_ADAM_RATE = 0.01  # Adam's rate where it stands in for L-BFGS at a large scale
-READ_BYTES_PER_PIXEL = 800  # a float32 forward pass without autograd (targets): two block-1 activations, slack
+HEADROOM = 0.9  # plans fill this share of the budget: the estimates below miss the heap's slack by a few %
+READ_BYTES_PER_PIXEL = 1300  # a float32 forward pass without autograd (targets), measured at 1024 px
+# What a tiled step holds besides the picture's state, per pixel of the largest box and fixed: the
+# box's activations for the backward pass and its copy, the Gram gradients, the heap's slack
+# (measured with boxes of 86k and 258k px in float32: 2.0 KB/px and 200 MB).
+TILE_BYTES_PER_PIXEL = {torch.float32: 2100, torch.bfloat16: 1100}
+TILE_BYTES_FIXED = 220 * 2**20
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,8 @@ def plan_layout(
     ``whole_history`` is the L-BFGS history the engine gives a whole picture. Tiled, L-BFGS
     keeps as many curvature pairs as fit in half of what the picture and its targets leave
     of the budget (at most that history, at least :data:`MIN_TILED_HISTORY`); where even
-    those do not fit, the scale runs Adam at :data:`TILED_ADAM_RATE`, which needs two
+    those do not fit (or leave no room for the smallest tile), the scale runs Adam at
+    :data:`TILED_ADAM_RATE`, which needs two
     picture-sized vectors. The tiles get the rest.
 
     Raises:
@@ -161,8 +168,9 @@ def plan_layout(
         >>> layout = plan_layout(3072, 4096, budget=2 * GB, precision=torch.float32, optimizer="lbfgs",
         ...                      whole_history=6)
         >>> layout.tiled, layout.optimizer, len(layout.tiles)
-        (True, 'adam', 36)
+        (True, 'adam', 112)
     """
+    budget, asked = int(HEADROOM * budget), budget
     pixels = height * width
     vector = 12 * pixels  # one float32 RGB picture
     fixed = PICTURE_VECTORS * vector + target_bytes(pixels, content_layers, masks)
@@ -170,21 +178,25 @@ def plan_layout(
     if fixed + own + step_bytes(pixels, precision) <= budget:
         return Layout((_whole(height, width),), optimizer)
     left = budget - fixed
-    history = min(whole_history, int((left / 2 / vector - LBFGS_VECTORS) / 2)) if optimizer == "lbfgs" else 0
-    layout = Layout((), "lbfgs", history) if history >= MIN_TILED_HISTORY else Layout((), "adam", None)
-    if layout.optimizer == "adam" and optimizer == "lbfgs":
-        layout = Layout((), "adam", None, TILED_ADAM_RATE)
-    state = (LBFGS_VECTORS + 2 * history if layout.optimizer == "lbfgs" else ADAM_VECTORS) * vector
-    per_pixel = STEP_BYTES_PER_PIXEL.get(precision, STEP_BYTES_PER_PIXEL[torch.float32])
-    tile_pixels = int((left - state - STEP_BYTES_FIXED) // per_pixel)
+    options = []
+    if optimizer == "lbfgs":
+        history = min(whole_history, int((left / 2 / vector - LBFGS_VECTORS) / 2))
+        if history >= MIN_TILED_HISTORY:
+            options.append(Layout((), "lbfgs", history))
+    options.append(Layout((), "adam", None, TILED_ADAM_RATE if optimizer == "lbfgs" else None))
+    per_pixel = TILE_BYTES_PER_PIXEL.get(precision, TILE_BYTES_PER_PIXEL[torch.float32])
     smallest = (MIN_CORE + 2 * MARGIN) ** 2
-    if tile_pixels < smallest:
-        needed = fixed + ADAM_VECTORS * vector + step_bytes(smallest, precision)
-        raise SettingsError(
-            f"a memory budget of {budget / GB:.2g} GB is too small for {width}x{height} px: it needs at least "
-            f"{math.ceil(needed / GB * 10) / 10:.1f} GB; raise the budget or choose a smaller size"
-        )
-    return Layout(plan_tiles(height, width, tile_pixels), layout.optimizer, layout.history, layout.learning_rate)
+    for option in options:
+        state = (LBFGS_VECTORS + 2 * option.history if option.history else ADAM_VECTORS) * vector
+        tile_pixels = int((left - state - TILE_BYTES_FIXED) // per_pixel)
+        if tile_pixels >= smallest:
+            tiles = plan_tiles(height, width, tile_pixels)
+            return Layout(tiles, option.optimizer, option.history, option.learning_rate)
+    needed = fixed + ADAM_VECTORS * vector + TILE_BYTES_FIXED + per_pixel * smallest
+    raise SettingsError(
+        f"a memory budget of {asked / GB:.2g} GB is too small for {width}x{height} px: it needs at least "
+        f"{math.ceil(needed / HEADROOM / GB * 10) / 10:.1f} GB; raise the budget or choose a smaller size"
+    )
 
 
 def plan_tiles(height: int, width: int, max_pixels: int, margin: int = MARGIN) -> tuple[Tile, ...]:
@@ -379,6 +391,8 @@ def tiled_grams(
     """
     height, width = int(picture.shape[-2]), int(picture.shape[-1])
     read = cast(torch.nn.Module, extractor)
+    if budget is not None:
+        budget = int(HEADROOM * budget)
     if budget is None or height * width * READ_BYTES_PER_PIXEL <= budget:
         whole = content_features if features else style_grams
         return whole(read, picture, tuple(layers))  # type: ignore[arg-type]

@@ -83,14 +83,14 @@ def test_tiled_targets_are_the_whole_picture_targets(caffe_extractor) -> None:
 
 
 def test_a_result_made_in_tiles_shows_no_seam_at_the_tile_borders(caffe_extractor) -> None:
-    photo, painting = _photo_and_painting(384)
-    settings = Settings(output_size=384, scales=1, iterations=12, precision="float32", memory_budget=0.3)
-    layout = _layout(settings, (384, 288), int(0.3 * GB), torch.float32, 0)
-    assert layout.tiled, "the budget must force tiles"
+    photo, painting = _photo_and_painting(640)
+    settings = Settings(output_size=640, scales=1, iterations=6, precision="float32", memory_budget=0.6)
+    layout = _layout(settings, (640, 480), int(0.6 * GB), torch.float32, 0)
+    assert layout.tiled and layout.optimizer == "lbfgs", "the budget must force tiles"
     last = list(transfer(photo, painting, settings, extractor=caffe_extractor))[-1]
-    assert last.image is not None and last.image.size == (384, 288)
+    assert last.image is not None and last.image.size == (640, 480)
     pixels = np.asarray(last.image, dtype=np.float32)
-    start = np.asarray(photo.resize((384, 288)), dtype=np.float32)
+    start = np.asarray(photo.resize((640, 480)), dtype=np.float32)
     assert np.abs(pixels - start).mean() > 5, "the run must have changed the picture"
     across_columns = np.abs(np.diff(pixels, axis=1)).mean(axis=(0, 2))  # between column x and x+1
     across_rows = np.abs(np.diff(pixels, axis=0)).mean(axis=(1, 2))
@@ -133,9 +133,9 @@ def test_peak_memory_stays_within_the_budget_when_tiled() -> None:
                               timeout=600, check=True)  # fmt: skip
         return float(json.loads(done.stdout.splitlines()[-1])["peak_mb"])
 
-    whole, tiled = peak(0), peak(0.5)  # 1024x768 float32: about 1.2 GB whole
+    whole, tiled = peak(0), peak(0.6)  # 1024x768 float32: about 1.4 GB whole
     assert whole > 600, "the whole-picture step must need more than the budget, or the test proves nothing"
-    assert tiled < 0.5 * 1024, (tiled, whole)
+    assert tiled < 0.6 * 1024, (tiled, whole)
 
 
 def test_a_budget_too_small_is_refused_with_a_message() -> None:
