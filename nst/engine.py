@@ -277,6 +277,11 @@ def transfer(
             # its frame, which frees the picture, the targets and the optimiser's history.
             optimizer.zero_grad(set_to_none=True)
             release_free_memory()
+        # The next scale reads its targets and upsamples the picture before it makes its own
+        # optimiser: this scale's history and targets must be gone by then (at print size a
+        # scale's L-BFGS history and content features are over a GB).
+        del optimizer, closure, terms
+        release_free_memory()
     log.debug("run ended after %.1f s", time.perf_counter() - started)
 
 

@@ -391,8 +391,8 @@ def tiled_grams(
     """
     height, width = int(picture.shape[-2]), int(picture.shape[-1])
     read = cast(torch.nn.Module, extractor)
-    if budget is not None:
-        budget = int(HEADROOM * budget)
+    if budget is not None:  # half: the run's pictures (the previous scale's, the photo) are held meanwhile
+        budget = int(HEADROOM * budget / 2)
     if budget is None or height * width * READ_BYTES_PER_PIXEL <= budget:
         whole = content_features if features else style_grams
         return whole(read, picture, tuple(layers))  # type: ignore[arg-type]

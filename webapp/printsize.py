@@ -18,6 +18,7 @@ import streamlit as st
 import nst
 from nst import NSTError, Progress, Resume, Settings
 from nst.device import resolve_device
+from nst.images import scaled_size
 from webapp.display import DISPLAY_SIDE, file_name, fit, png
 from webapp.resources import LIMITS
 from webapp.state import PrintVersion, Result, session
@@ -44,7 +45,7 @@ def print_size_ui(result: Result | None) -> None:
         )  # fmt: skip
         dpi = int(columns[2].number_input("DPI", min_value=30, max_value=2400, value=300, step=50, key="print_dpi"))
         size = longest * factor if factor else int(asked)
-        width, height = (round(side * size / longest) for side in result.image.size)
+        width, height = scaled_size(result.image.size, size)  # as the engine sizes it
         settings = result.settings.replace(output_size=size, dpi=dpi, iterations=PRINT_STEPS, preview_every=0)
         problem = _problem(settings, size, longest)
         st.caption(
@@ -142,7 +143,8 @@ def _show(status: Any, picture: Any, version: PrintVersion | None, result: Resul
     if version.status == "done" and version.image is not None:
         width, height = version.image.size
         status.success(f"Print-size version: {width}×{height} px in {version.seconds:.0f} s.")
-        picture.image(fit(version.image, DISPLAY_SIDE), caption=f"{width}×{height} px (shown smaller)")
+        smaller = " (shown smaller)" if max(width, height) > DISPLAY_SIDE else ""
+        picture.image(fit(version.image, DISPLAY_SIDE), caption=f"{width}×{height} px{smaller}")
         st.download_button(
             f"Download print PNG ({width}×{height}, {version.dpi} dpi)",
             png(version.image, version.dpi),
