@@ -208,20 +208,20 @@ def _run(
         bar.close()
         if latest is None:  # the last step always brings a picture
             return _fail("the run ended without a picture", EXIT_FAILED)
-        _save(latest, output, settings.dpi)
+        save_picture(latest, output, dpi=settings.dpi)
         if not quiet:
             print(f"saved {output} ({latest.width}x{latest.height})", file=sys.stderr)
         return EXIT_OK
     except KeyboardInterrupt:
         bar.close()
         if latest is not None:
-            _save(latest, output, settings.dpi)
+            save_picture(latest, output, dpi=settings.dpi)
             return _fail(f"stopped; the latest picture is saved in {output}", EXIT_INTERRUPTED)
         return _fail("stopped before the first picture", EXIT_INTERRUPTED)
     except DivergedError as error:
         bar.close()
         if error.last_image is not None:
-            _save(error.last_image, output, settings.dpi)
+            save_picture(error.last_image, output, dpi=settings.dpi)
             return _fail(f"{error} (the last good picture is saved in {output})", EXIT_FAILED)
         return _fail(str(error), EXIT_FAILED)
     except NSTError as error:
@@ -242,10 +242,6 @@ def _check_output(output: Path) -> None:
         raise NSTError(f"cannot tell the format of {output}; end its name in .png, .jpg or .webp")
     if output.parent != Path("") and not output.parent.is_dir():
         raise NSTError(f"the folder {output.parent} does not exist")
-
-
-def _save(image: Image.Image, output: Path, dpi: int) -> None:
-    save_picture(image, output, dpi=dpi)
 
 
 def _fail(message: str, status: int) -> int:

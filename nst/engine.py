@@ -35,7 +35,7 @@ from nst.regions import layer_masks, load_masks
 from nst.schedule import Scale, plan_scales
 from nst.settings import Settings, safer_after_divergence
 from nst.targets import TargetCache, Targets, network_key, picture_digest
-from nst.terms import REPORTED, Term, build_terms, layers_read
+from nst.terms import Term, build_terms, layers_read, report
 from nst.tiles import Layout, budget_bytes, plan_layout, tiled_grams, tiled_objective
 
 log = logging.getLogger(__name__)
@@ -477,7 +477,6 @@ def objective(
     # the largest, take their gradients (at 1024 px about 250 MB less at the peak, no slower).
     trim_at = tuple(pool for pool in TRIM_AT_POOLS if trim and LAYER_INDEX[pool] < deepest)
     readers = {layer: [term for term in terms if layer in term.layers] for layer in layers}
-    names = [term.name for term in terms]
     weights = [term.weight for term in terms]
 
     def visit(name: str, activation: torch.Tensor) -> None:
@@ -496,9 +495,7 @@ def objective(
         if trim:
             release_free_memory()  # the forward pass's freed blocks, before the backward pass peaks
         total.backward()
-        numbers = torch.stack([*(part.detach() for part in parts), total.detach()]).tolist()  # one sync
-        values.update(dict.fromkeys(REPORTED, 0.0))
-        values.update(zip([*names, "total"], numbers, strict=True))
+        report(values, terms, parts, total)
         return total
 
     return closure, values

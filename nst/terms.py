@@ -262,6 +262,14 @@ TERMS: tuple[Callable[[Settings, Targets], Term | None], ...] = (
 REPORTED = ("content", "style", "tv")  # always in Progress.losses, 0.0 when a term is left out
 
 
+def report(values: dict[str, float], terms: Sequence[Term], parts: Sequence[torch.Tensor], total: torch.Tensor) -> None:
+    """Fill ``values`` with every term's unweighted value by name and the weighted ``"total"``
+    (one device sync), the :data:`REPORTED` names at 0.0 when a term is left out."""
+    numbers = torch.stack([*(part.detach() for part in parts), total.detach()]).tolist()
+    values.update(dict.fromkeys(REPORTED, 0.0))
+    values.update(zip([*(term.name for term in terms), "total"], numbers, strict=True))
+
+
 def build_terms(settings: Settings, targets: Targets) -> list[Term]:
     """The terms of one run at one scale.
 

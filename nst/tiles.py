@@ -45,7 +45,7 @@ from nst.errors import SettingsError
 from nst.layers import pools_before
 from nst.losses import gram_matrix
 from nst.targets import content_features, style_grams
-from nst.terms import Additive, Term, Window, layers_read
+from nst.terms import Additive, Term, Window, layers_read, report
 
 ALIGN = 16  # tile corners on a 16 px grid keep every layer's grid aligned down to relu5_x (4 pools)
 MARGIN = 64  # px of neighbours each tile sees around its core (a multiple of ALIGN)
@@ -156,8 +156,7 @@ def plan_layout(
     keeps as many curvature pairs as fit in half of what the picture and its targets leave
     of the budget (at most that history, at least :data:`MIN_TILED_HISTORY`); where even
     those do not fit (or leave no room for the smallest tile), the scale runs Adam at
-    :data:`TILED_ADAM_RATE`, which needs two
-    picture-sized vectors. The tiles get the rest.
+    :data:`TILED_ADAM_RATE`, which needs two picture-sized vectors. The tiles get the rest.
 
     Raises:
         SettingsError: the budget is too small for this size even in the smallest tiles.
@@ -295,8 +294,6 @@ def tiled_objective(
     Raises:
         SettingsError: a term reads layers but cannot be summed over tiles.
     """
-    from nst.terms import REPORTED
-
     for term in terms:
         if term.layers and not hasattr(term, "part"):
             raise SettingsError(f"the {term.name} term cannot be computed in tiles; choose a smaller size")
@@ -366,9 +363,7 @@ def tiled_objective(
         grad = plain.grad if plain.grad is not None else torch.zeros_like(image)
         pull({key: part.grad for key, part in held.items() if part.grad is not None}, grad)
         image.grad = grad
-        numbers = torch.stack([*(part.detach() for part in parts), total.detach()]).tolist()  # one sync
-        values.update(dict.fromkeys(REPORTED, 0.0))
-        values.update(zip([*(term.name for term in terms), "total"], numbers, strict=True))
+        report(values, terms, parts, total)
         return total.detach()
 
     return closure, values
