@@ -324,6 +324,7 @@ def tiled_objective(
         with torch.no_grad():
             for tile in tiles:
                 run(image[(..., *tile.padded)], tile, add)
+                release_free_memory()
                 progress.tick()
         return held
 
@@ -386,8 +387,10 @@ def tiled_grams(
     """
     height, width = int(picture.shape[-2]), int(picture.shape[-1])
     read = cast(torch.nn.Module, extractor)
-    if budget is not None:  # half: the run's pictures (the previous scale's, the photo) are held meanwhile
-        budget = int(HEADROOM * budget / 2)
+    if budget is not None:  # half: the run's pictures (the previous scale's, the photo) are held meanwhile;
+        budget = int(HEADROOM * budget / 2)  # and activations kept whole (a print's content features) are
+        if features:  # held beside the tiles being read
+            budget -= target_bytes(height * width, layers)
     if budget is None or height * width * READ_BYTES_PER_PIXEL <= budget:
         whole = content_features if features else style_grams
         return whole(read, picture, tuple(layers))  # type: ignore[arg-type]
@@ -405,6 +408,7 @@ def tiled_grams(
     with torch.inference_mode():
         for tile in plan_tiles(height, width, max(budget // READ_BYTES_PER_PIXEL, (MIN_CORE + 2 * MARGIN) ** 2)):
             visit_tile(extractor, picture[(..., *tile.padded)], tile, (height, width), layers, keep)
+            release_free_memory()  # each tile's activations, before the next tile's or the run's own
     return {name: value.clone() for name, value in out.items()}  # clone(): usable in autograd
 
 
