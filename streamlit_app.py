@@ -25,8 +25,9 @@ from webapp.regions import regions_ui
 from webapp.sidebar import settings_ui
 from webapp.state import session
 from webapp.stylize import stylize_panel
+from webapp.video import video_ui
 
-TABS = ["Optimiser race", "α/β grid", "What each layer sees", "Inside the network", "Gallery"]
+TABS = ["Optimiser race", "α/β grid", "What each layer sees", "Inside the network", "Gallery", "Video"]
 
 
 def main() -> None:
@@ -51,7 +52,7 @@ def main() -> None:
     with result_column:
         result = stylize_panel(settings, content, style, regions)
         print_size_ui(result)
-    race_tab, grid_tab, layers_tab, inside_tab, gallery_tab = st.tabs(TABS)
+    race_tab, grid_tab, layers_tab, inside_tab, gallery_tab, video_tab = st.tabs(TABS)
     with race_tab:
         race_ui(settings, content, style)
     with grid_tab:
@@ -62,6 +63,8 @@ def main() -> None:
         inside_ui(settings, content, style, result)
     with gallery_tab:
         gallery_ui(record.gallery, content)
+    with video_tab:
+        video_ui(settings, style)
 
 
 if __name__ == "__main__":

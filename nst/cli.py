@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m nst",
         description="Neural style transfer (Gatys et al.): repaint CONTENT in the style of STYLE.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        epilog="Layer names: " + ", ".join(VGG19_LAYERS) + " (Keras names such as block4_conv2 work too).",
+        epilog="Layer names: " + ", ".join(VGG19_LAYERS) + " (Keras names such as block4_conv2 work too). "
+        "Video clips: python -m nst video CLIP STYLE -o OUT.mp4 (python -m nst video --help).",
     )
     parser.add_argument("content", help="the photo whose structure is kept")
     parser.add_argument(
@@ -80,9 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    _add_settings(parser, video=False)
+    return parser
+
+
+def _add_settings(parser: argparse.ArgumentParser, *, video: bool) -> None:
+    """One option per Settings field (the video-only ones only in the video command's parser)."""
     group = parser.add_argument_group("settings")
     for field in dataclasses.fields(Settings):
-        if field.name in NOT_OPTIONS:
+        if field.name in NOT_OPTIONS or (field.metadata.get("video") and not video):
             continue
         flags = ["--" + field.name.replace("_", "-")] + ALIASES.get(field.name, [])
         kind = _kind(field)
@@ -98,7 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{field.metadata['help']} (default: {shown})",
             **extra,
         )
-    return parser
 
 
 def _kind(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
@@ -123,6 +129,11 @@ def _float_list(text: str) -> tuple[float, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["video"]:
+        from nst.video_cli import main as video_main
+
+        return video_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")

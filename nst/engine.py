@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -34,7 +35,7 @@ from nst.layers import LAYER_INDEX, deepest_layer, pools_before
 from nst.regions import layer_masks, load_masks
 from nst.schedule import Scale, plan_scales
 from nst.settings import Settings, safer_after_divergence
-from nst.targets import TargetCache, Targets, network_key, picture_digest
+from nst.targets import TargetCache, Targets, Temporal, network_key, picture_digest
 from nst.terms import Term, build_terms, layers_read, report
 from nst.tiles import Layout, budget_bytes, plan_layout, tiled_grams, tiled_objective
 
@@ -129,6 +130,7 @@ def transfer(
     masks: Sequence[ImageSource] | None = None,
     preview_size: int | None = None,
     on_tile: Callable[[int, int], None] | None = None,
+    temporal: Temporal | None = None,
 ) -> Generator[Progress, None, None]:
     """Run Gatys et al.'s optimisation, yielding one :class:`Progress` per step.
 
@@ -155,6 +157,9 @@ def transfer(
             at every preview). The last step's picture is always full size.
         on_tile: where a step works in tiles (a picture over ``settings.memory_budget``,
             :mod:`nst.tiles`), called with ``(done, count)`` after each tile of each pass.
+        temporal: a video frame's previous stylised frame, warped onto it, and where that
+            can be trusted (:mod:`nst.video`); adds the temporal term, weighted by
+            ``settings.temporal_weight``.
 
     Raises:
         ImageLoadError: a picture cannot be read or is too small for the chosen layers.
@@ -178,7 +183,7 @@ def transfer(
             raise SettingsError(f"cannot resume at step {offset} of {total}: no steps are left")
     if settings.init == "image" and init_image is None:
         raise SettingsError("init 'image' needs a starting picture: pass init_image (--init-image on the command line)")
-    inputs = _inputs(settings, content, style, init_image, masks)
+    inputs = _inputs(settings, content, style, init_image, masks, temporal)
     content_image, style_images, start_image, present = (inputs.content, inputs.styles, inputs.start, inputs.present)
     if extractor is None:
         extractor = build_extractor(
@@ -215,6 +220,8 @@ def transfer(
         else:
             image = _upsample(image.detach(), content_t)
         del content_t
+        if layout.tiled:  # the reads' and the upsampling's freed blocks go back before the tiles' passes
+            release_free_memory()
         image.requires_grad_(True)
         optimizer = _make_optimizer(settings, image, layout)
         if layout.tiled:
@@ -296,6 +303,7 @@ class _Inputs:
     digests: tuple[str, tuple[str, ...]]  # content, each style: the target cache's keys
     masks: tuple[Image.Image, ...] = ()  # one grey picture per style, the content's size (regions)
     mask_digest: str = ""
+    temporal: Temporal | None = None  # video: the previous frame, warped (in the optimised colours)
 
 
 def _inputs(
@@ -304,6 +312,7 @@ def _inputs(
     style: ImageSource | Sequence[ImageSource],
     start: ImageSource | None,
     mask_sources: Sequence[ImageSource] | None = None,
+    temporal: Temporal | None = None,
 ) -> _Inputs:
     content_image = load_image(content, name="the content picture")
     sources: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
@@ -330,6 +339,8 @@ def _inputs(
         styles = [colour.matched_luminance(picture, content_image) for picture in styles]
         start_image = colour.luminance(start_image) if start_image is not None else None
         content_image = colour.luminance(content_image)
+        if temporal is not None:
+            temporal = Temporal(colour.luminance(temporal.previous), temporal.certainty)
     digests = (picture_digest(content_image), tuple(picture_digest(picture) for picture in styles))
     masks: list[Image.Image] = []
     if mask_sources:
@@ -337,7 +348,7 @@ def _inputs(
         for note in notes:
             log.warning("%s", note)
     mask_digest = "+".join(picture_digest(mask) for mask in masks)
-    return _Inputs(content_image, tuple(styles), start_image, present, digests, tuple(masks), mask_digest)
+    return _Inputs(content_image, tuple(styles), start_image, present, digests, tuple(masks), mask_digest, temporal)
 
 
 def _targets(
@@ -382,14 +393,29 @@ def _targets(
         return Targets(content=content, style_grams=per_style[0], per_style=tuple(per_style),
                        regions=tuple({layer: regions[f"{k}/{layer}"] for layer in settings.style_layers}
                                      for k in range(len(inputs.masks))))  # fmt: skip
+    if inputs.temporal is not None:
+        height, width = content_t.shape[-2:]
+        return Targets(content=content, style_grams=_blend(settings, per_style), temporal=_temporal(inputs.temporal,
+                       (int(width), int(height)), content_t.device))  # fmt: skip
+    return Targets(content=content, style_grams=_blend(settings, per_style))
+
+
+def _blend(settings: Settings, per_style: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     if len(per_style) == 1:
-        return Targets(content=content, style_grams=per_style[0])
+        return per_style[0]
     weights = settings.normalised_style_blend(len(per_style))
-    blended = {
+    return {
         layer: torch.stack([weight * grams[layer] for weight, grams in zip(weights, per_style, strict=True)]).sum(0)
         for layer in settings.style_layers
     }
-    return Targets(content=content, style_grams=blended)
+
+
+def _temporal(temporal: Temporal, size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The warped previous frame and its certainty at this scale's ``size`` (width, height)."""
+    previous = to_tensor(temporal.previous.convert("RGB").resize(size, Image.Resampling.LANCZOS), device)
+    trust = temporal.certainty.resize(size, Image.Resampling.BILINEAR)
+    pixels = np.asarray(trust, dtype=np.float32) / (255.0 if trust.mode == "L" else 1.0)
+    return previous, torch.from_numpy(pixels.copy()).to(device)[None, None]
 
 
 def _region_masks(

@@ -36,3 +36,7 @@ class DivergedError(NSTError, FloatingPointError):
         super().__init__(message)
         self.step = step
         self.last_image = last_image
+
+
+class VideoError(NSTError, ValueError):
+    """A file could not be read or written as a video clip, or is over the limits."""

@@ -31,6 +31,9 @@ class Limits:
     max_iterations: int = 1000  # steps per run (Continue starts a new run)
     runs_per_device: int = 1  # runs at once per device; more sessions wait in a fair queue
     max_kept_side: int = 2048  # uploads are kept in the session at most this large (memory per session)
+    max_video_seconds: float = 10.0  # the app's clips: a frame takes tens of seconds on a CPU (nst.video)
+    max_video_seconds_cli: float = 600.0  # the command line's: a machine of one's own, hours of work at most
+    max_video_megapixels: float = 8.3  # frames up to 4K (3840x2160) are read, then shrunk to the output size
 
     @property
     def max_input_pixels(self) -> int:

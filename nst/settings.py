@@ -31,6 +31,9 @@ STYLE_WEIGHTS = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.
 TV_WEIGHTS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 OUTPUT_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 1024, 1536, 2048)
 START_SIZES = (64, 96, 128, 192, 256, 384, 512)
+TEMPORAL_WEIGHTS = (0.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
+TEMPORAL_WEIGHT = 200.0  # video: see benchmarks/video.py
+FRAME_ITERATIONS = 40
 LEARNING_RATES = {"lbfgs": (0.1, 0.2, 0.5, 1.0, 2.0), "adam": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)}
 
 
@@ -127,6 +130,21 @@ class Settings:
         "(0: 2 GB on a CPU, three quarters of a GPU's free memory)",
     )
     dpi: int = _knob(300, "dots per inch written into saved pictures: the printed size is pixels / dpi inches")
+    # -- video (nst.video; Ruder et al. 2016)
+    temporal_weight: float = _knob(
+        TEMPORAL_WEIGHT,
+        "video: how strongly each frame keeps the previous stylised frame, carried along the motion, where the "
+        "motion is known; 0 stylises every frame on its own (it flickers)",
+        values=TEMPORAL_WEIGHTS,
+        video=True,
+    )
+    frame_iterations: int = _knob(
+        FRAME_ITERATIONS,
+        "video: steps for each frame after the first (which takes iterations); they start from the previous "
+        "stylised frame carried along the motion, so they need fewer",
+        step=5,
+        video=True,
+    )
 
     def __post_init__(self) -> None:
         def set_(name: str, value: Any) -> None:
@@ -172,6 +190,11 @@ class Settings:
             raise SettingsError(f"memory_budget must be zero (the device's default) or more, not {budget}")
         set_("memory_budget", budget)
         set_("dpi", _integer(self, "dpi", minimum=1))
+        temporal = _number(self, "temporal_weight")
+        if temporal < 0:
+            raise SettingsError(f"temporal_weight must be zero or more, not {temporal}")
+        set_("temporal_weight", temporal)
+        set_("frame_iterations", _integer(self, "frame_iterations", minimum=1))
         set_("scales", _integer(self, "scales", minimum=0))
         set_("start_size", _integer(self, "start_size", minimum=MIN_OUTPUT_SIZE))
         if self.scale_split is not None and len(tuple(self.scale_split)) == 0:

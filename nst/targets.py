@@ -58,6 +58,18 @@ class Targets:
     style_grams: dict[str, torch.Tensor]  # layer -> (1, C, C), the styles blended
     per_style: tuple[dict[str, torch.Tensor], ...] = ()  # with regions: each style's own Gram matrices
     regions: tuple[dict[str, torch.Tensor], ...] = ()  # with regions: each style's mask, layer -> (1, 1, h, w)
+    # video: the previous stylised frame carried onto this one (1, 3, H, W) and where it can be trusted (1, 1, H, W)
+    temporal: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class Temporal:
+    """What a video frame is kept close to (:mod:`nst.video`): the previous stylised frame
+    warped along the optical flow onto this frame, and a grey mask, 1 where that warp can be
+    trusted and 0 where it cannot (disoccluded pixels, motion boundaries); both this frame's size."""
+
+    previous: Image.Image
+    certainty: Image.Image  # mode "L" or "F"
 
 
 class TargetCache:

@@ -219,6 +219,25 @@ class TotalVariationTerm:
         return total_variation(image)
 
 
+@dataclass(eq=False)
+class TemporalTerm:
+    """Video: the mean squared difference from the previous stylised frame warped onto this
+    one, counted only where the warp can be trusted (Ruder et al. 2016, their short-term
+    temporal loss: ``1/D sum_k c_k (x_k - w_k)^2`` over all D pixel values); reads no layer."""
+
+    weight: float
+    previous: torch.Tensor  # (1, 3, H, W)
+    certainty: torch.Tensor  # (1, 1, H, W), 0..1
+    name: str = "temporal"
+    layers: tuple[str, ...] = ()
+
+    def see(self, layer: str, activation: torch.Tensor) -> None:
+        pass
+
+    def value(self, image: torch.Tensor) -> torch.Tensor:
+        return (self.certainty * (image - self.previous).pow(2)).mean()
+
+
 def content_term(settings: Settings, targets: Targets) -> Term | None:
     if not settings.content_layers:
         return None
@@ -250,6 +269,12 @@ def total_variation_term(settings: Settings, targets: Targets) -> Term | None:
     return TotalVariationTerm(settings.tv_weight) if settings.tv_weight > 0 else None
 
 
+def temporal_term(settings: Settings, targets: Targets) -> Term | None:
+    if targets.temporal is None or settings.temporal_weight <= 0:
+        return None
+    return TemporalTerm(settings.temporal_weight, *targets.temporal)
+
+
 # Every kind of term, in the order their values are reported. Each factory returns the
 # term a run needs, or None when the settings leave it out.
 TERMS: tuple[Callable[[Settings, Targets], Term | None], ...] = (
@@ -257,6 +282,7 @@ TERMS: tuple[Callable[[Settings, Targets], Term | None], ...] = (
     style_term,
     region_style_term,
     total_variation_term,
+    temporal_term,
 )
 
 REPORTED = ("content", "style", "tv")  # always in Progress.losses, 0.0 when a term is left out

@@ -8,8 +8,11 @@ read and write its fields; nothing else of the app's own is kept in ``st.session
 
 from __future__ import annotations
 
+import os
 import secrets
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import streamlit as st
@@ -18,6 +21,7 @@ from PIL import Image
 from nst import Settings, TargetCache
 from nst.grid import Cell
 from nst.targets import picture_digest
+from nst.videoio import Clip
 
 # What the next script run should do with the main run:
 #   start: a new run; continue: go on from the result for `iterations` more steps;
@@ -125,6 +129,34 @@ class PrintVersion:
 
 
 @dataclass
+class VideoJob:
+    """A clip uploaded in this session, and what its run has made so far."""
+
+    upload_id: str
+    name: str
+    path: Path  # the upload, in a temporary file removed with the job
+    clip: Clip | None = None
+    problem: str = ""  # why the clip cannot be stylised
+    key: tuple[object, ...] = ()  # what the frames below were made with: the style and the frame size
+    frames: list[Image.Image] = field(default_factory=list)  # finished frames, at the frame size
+    status: RunStatus | None = None
+    message: str = ""
+    output: bytes = b""  # the finished (or stopped) clip
+    pending: bool = False  # Stylize was pressed and the run has not ended
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        weakref.finalize(self, _remove, str(self.path))
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+@dataclass
 class Session:
     """Everything one browser session keeps between reruns."""
 
@@ -142,6 +174,7 @@ class Session:
     inside: InsideView | None = None
     print_version: PrintVersion | None = None
     print_pending: bool = False  # the print-size button was pressed and its run has not ended
+    video: VideoJob | None = None  # the clip uploaded in the Video tab (webapp.video)
 
 
 def session() -> Session:

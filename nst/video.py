@@ -1,0 +1,223 @@
+"""Stylising a video clip without flicker: Ruder, Dosovitskiy and Brox (2016) on :func:`transfer`.
+
+Each frame is one run of the single-picture loop (:func:`nst.engine.transfer`). The first
+frame is stylised like a picture (``settings.iterations``, coarse to fine). Every later frame
+starts from the previous *stylised* frame carried along the optical flow of the photo frames
+(:mod:`nst.flow`), and adds a temporal term (:class:`nst.terms.TemporalTerm`, weighted by
+``settings.temporal_weight``) that keeps it close to that carried frame wherever the flow
+can be trusted, for ``settings.frame_iterations`` steps at the output size. Disoccluded
+pixels and motion boundaries, where the flow cannot be trusted, are free to take the style
+anew. With ``temporal_weight=0`` every frame is stylised on its own, like the first: the
+textures then jump from frame to frame (the flicker this module exists to remove).
+
+The style targets are computed once for the whole clip (the runs share a
+:class:`~nst.targets.TargetCache`), frames are decoded one at a time (:mod:`nst.videoio`),
+and each finished frame is written at once, so a stopped run leaves a playable clip of the
+frames done.
+
+Departs from Ruder et al.: their later frames also carry long-term terms (several earlier
+frames) and a multi-pass mode that runs the clip forwards and backwards; here only the
+short-term term is used, which their paper shows removes most of the flicker, and a run
+stays one pass over the clip, frame by frame, so it can be watched and stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from nst.device import resolve_device
+from nst.engine import Progress, transfer
+from nst.errors import SettingsError, VideoError
+from nst.features import FeatureExtractor, build_extractor
+from nst.flow import certainty, optical_flow, warp
+from nst.images import ImageSource, load_image, scaled_size
+from nst.layers import deepest_layer
+from nst.limits import Limits
+from nst.settings import Settings
+from nst.targets import TargetCache, Temporal
+from nst.videoio import Clip, ClipWriter, probe, read_frames
+
+
+@dataclass(frozen=True)
+class VideoProgress:
+    """One optimisation step of one frame of a clip."""
+
+    frame: int  # 1-based index of the frame being stylised
+    frames: int  # frames the run makes
+    step: Progress  # the step within this frame (its own steps, losses, preview)
+    elapsed: float  # seconds since the run started
+    eta: float  # seconds left for the whole clip, from the pace so far
+    written: int  # frames finished and written so far (this one too, on its last step)
+    image: Image.Image | None  # the current frame's picture when a preview is due (always on its last step)
+    certain: float | None = None  # share of this frame's pixels where the flow is trusted (None: first frame)
+
+    @property
+    def frame_done(self) -> bool:
+        return self.step.done
+
+
+def frame_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """The working size of a clip's frames: ``longest`` px on the long side, even sides (H.264, VP9).
+
+    Examples:
+        >>> frame_size((1920, 1080), 512)
+        (512, 288)
+        >>> frame_size((641, 479), 256)
+        (256, 190)
+    """
+    width, height = scaled_size(size, longest)
+    return max(2, width - width % 2), max(2, height - height % 2)
+
+
+def check_clip(clip: Clip, limits: Limits, max_frames: int | None = None, *, app: bool = False) -> int:
+    """The number of frames a run makes of ``clip``; refuses a clip over the limits.
+
+    ``max_frames`` stylises only the first frames (the limits then apply to those).
+
+    Raises:
+        VideoError: the part of the clip to stylise is longer than the limit, or its frames
+            are larger than the limit.
+    """
+    if clip.megapixels > limits.max_video_megapixels:
+        raise VideoError(
+            f"{clip.path.name} has frames of {clip.size[0]}x{clip.size[1]} px; this server reads video frames up "
+            f"to {limits.max_video_megapixels:g} megapixels"
+        )
+    frames = clip.frames if max_frames is None else min(clip.frames, max_frames)
+    seconds = frames / float(clip.fps)
+    longest = limits.max_video_seconds if app else limits.max_video_seconds_cli
+    if seconds > longest + 0.5 / float(clip.fps):
+        hint = "cut it shorter" if app else "cut it shorter or stylise its start with --max-frames"
+        raise VideoError(f"{clip.path.name} runs {seconds:.1f} s; the limit is {longest:g} s: {hint}")
+    return frames
+
+
+def stylize_video(
+    source: str | os.PathLike[str],
+    style: ImageSource,
+    output: str | os.PathLike[str],
+    settings: Settings | None = None,
+    *,
+    extractor: FeatureExtractor | None = None,
+    max_frames: int | None = None,
+    limits: Limits | None = None,
+    app: bool = False,
+    preview_seconds: float | None = None,
+    preview_size: int | None = None,
+    done: Sequence[Image.Image] = (),
+) -> Generator[VideoProgress, None, Path | None]:
+    """Stylise the clip ``source`` in the style of ``style`` into ``output``, yielding every step.
+
+    The output's format follows its extension (:data:`nst.videoio.OUTPUTS`); it keeps the
+    clip's frame rate and its audio. Stopping the generator (``close()``, Ctrl-C) finishes
+    the file with the frames done so far; its ``return`` value (``StopIteration.value``) is
+    the output's path, or None when no frame was finished. ``done`` goes on from an earlier,
+    stopped run of the same clip and settings: its finished frames are written as they are and
+    the run carries on from the frame after them.
+
+    Raises:
+        VideoError: the clip cannot be read, is over the limits, or ``output`` cannot be written.
+        ImageLoadError: the style picture cannot be read.
+
+    Examples:
+        >>> for progress in stylize_video("clip.mp4", "starry.jpg", "out.mp4"):  # doctest: +SKIP
+        ...     print(progress.frame, progress.frames, progress.step.step)
+    """
+    settings = settings or Settings()
+    limits = limits or Limits.from_env()
+    started = time.perf_counter()
+    clip = probe(source)
+    frames = check_clip(clip, limits, max_frames, app=app)
+    style_picture = load_image(style, name="the style picture")
+    size = frame_size(clip.size, settings.output_size)
+    if extractor is None:
+        extractor = build_extractor(
+            settings.weights,
+            pooling=settings.pooling,
+            device=resolve_device(settings.device),
+            last_layer=deepest_layer(settings.content_layers + settings.style_layers),
+        )
+    cache = TargetCache(max_entries=4)  # the style's Gram matrices stay; frames' content features pass through
+    writer = ClipWriter(output, clip.fps, size, audio_from=clip)
+    pace = _Pace(settings.frame_iterations)
+    previous_photo: Image.Image | None = None
+    previous: Image.Image | None = None
+    try:
+        for index, raw in enumerate(read_frames(clip), start=1):
+            if index > frames:
+                break
+            photo = raw.resize(size, Image.Resampling.LANCZOS)
+            if index <= len(done):  # made by an earlier run
+                writer.write(done[index - 1].resize(size) if done[index - 1].size != size else done[index - 1])
+                previous_photo, previous = photo, done[index - 1]
+                continue
+            frame_started = time.perf_counter()
+            if previous is None or previous_photo is None or settings.temporal_weight <= 0:
+                frame_settings, init, temporal, trusted = settings, None, None, None
+            else:
+                backward = optical_flow(photo, previous_photo)  # this frame -> the previous one
+                forward = optical_flow(previous_photo, photo)
+                init = warp(previous, backward)
+                mask = certainty(backward, forward)
+                trusted = float(mask.mean())
+                temporal = Temporal(init, Image.fromarray((mask * 255).astype(np.uint8), mode="L"))
+                frame_settings = settings.replace(iterations=settings.frame_iterations, scales=1, init="image")
+            result: Image.Image | None = None
+            run = transfer(photo, style_picture, frame_settings, extractor=extractor, init_image=init, cache=cache,
+                           temporal=temporal, preview_seconds=preview_seconds, preview_size=preview_size)  # fmt: skip
+            try:
+                last = frame_started
+                for step in run:
+                    now = time.perf_counter()
+                    pace.step(step, now - last)
+                    last = now
+                    if step.done and step.image is not None:  # written before it is handed out: a run
+                        result = step.image  # stopped at this yield keeps it
+                        writer.write(result.resize(size, Image.Resampling.LANCZOS) if result.size != size else result)
+                    eta = step.eta + (frames - index) * pace.frame(temporal is not None or settings.temporal_weight > 0)
+                    yield VideoProgress(index, frames, step, now - started, eta, writer.written, step.image, trusted)
+            finally:
+                run.close()
+            if result is None:  # the last step always brings a picture
+                raise SettingsError(f"frame {index} ended without a picture")
+            pace.finished(temporal is not None, time.perf_counter() - frame_started)
+            previous_photo, previous = photo, result
+    finally:
+        path = writer.close()
+    return path
+
+
+@dataclass
+class _Pace:
+    """Seconds per frame so far, for the ETA: a later frame's time is guessed from the first
+    frame's steps at the output size until one has been measured."""
+
+    frame_iterations: int
+    full_size_step: float = 0.0  # the latest step at a frame's output size
+    firsts: tuple[float, ...] = ()  # seconds of each frame stylised on its own
+    laters: tuple[float, ...] = ()  # seconds of each frame that followed the previous one
+
+    def step(self, step: Progress, seconds: float) -> None:
+        if step.scale == step.scales and step.step > 1:
+            self.full_size_step = seconds
+
+    def finished(self, follows: bool, seconds: float) -> None:
+        if follows:
+            self.laters += (seconds,)
+        else:
+            self.firsts += (seconds,)
+
+    def frame(self, later: bool) -> float:
+        """Seconds the next frames will take each (0 until something has been measured)."""
+        if later and self.laters:
+            return sum(self.laters) / len(self.laters)
+        if later:
+            return self.full_size_step * self.frame_iterations
+        return sum(self.firsts) / len(self.firsts) if self.firsts else 0.0

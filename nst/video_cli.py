@@ -1,0 +1,101 @@
+"""``python -m nst video CLIP STYLE -o OUT.mp4 [options]``: a clip from a terminal (:mod:`nst.video`).
+
+Every picture setting is an option as in ``python -m nst``, plus the video's own
+(``--temporal-weight``, ``--frame-iterations``) and ``--max-frames``. A progress bar counts
+the steps of all frames, with the frame and an ETA for the whole clip. Ctrl-C keeps the
+frames done so far as a playable shorter clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nst.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _add_settings, _clock, _fail
+from nst.errors import DivergedError, NSTError
+from nst.settings import Settings
+from nst.videoio import OUTPUTS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nst video",
+        description="Stylise a video clip without flicker (Ruder et al. 2016): each frame starts from the previous "
+        "stylised frame carried along the optical flow and is kept close to it where the motion is known.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("clip", help="the video: MP4, MOV, MKV, WebM, AVI, or an animated GIF or WebP")
+    parser.add_argument("style", help="the picture whose style is taken")
+    parser.add_argument("-o", "--output", required=True, help=f"where to save the result ({', '.join(OUTPUTS)})")
+    parser.add_argument("--max-frames", type=int, metavar="N", help="stylise only the first N frames")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    _add_settings(parser, video=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the video command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    output = Path(args.output)
+    try:
+        settings = Settings(**changes)
+        if args.max_frames is not None and args.max_frames < 1:
+            raise NSTError("--max-frames must be at least 1")
+        if output.suffix.lower() not in OUTPUTS:
+            raise NSTError(f"cannot tell the format of {output}; end its name in {', '.join(OUTPUTS)}")
+    except NSTError as error:
+        return _fail(str(error), EXIT_USAGE)
+    return _run(args.clip, args.style, output, settings.replace(preview_every=0), args.max_frames, quiet=args.quiet)
+
+
+def _run(clip: str, style: str, output: Path, settings: Settings, max_frames: int | None, *, quiet: bool) -> int:
+    from tqdm import tqdm  # imported late: --help stays fast
+
+    from nst.video import stylize_video
+
+    bar_format = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]"
+    bar = tqdm(total=0, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
+    run = stylize_video(clip, style, output, settings, max_frames=max_frames)
+    try:
+        for progress in run:
+            if not bar.total:  # the clip's length is known once the first step is made
+                later = settings.frame_iterations if settings.temporal_weight > 0 else settings.iterations
+                bar.total = settings.iterations + (progress.frames - 1) * later
+            bar.set_postfix_str(
+                f"frame {progress.frame}/{progress.frames}, ETA {_clock(progress.eta)}, "
+                f"style={progress.step.style_loss:.3g}, temporal={progress.step.losses.get('temporal', 0.0):.3g}",
+                refresh=False,
+            )
+            bar.update(1)
+        bar.close()
+        if not quiet:
+            print(f"saved {output} ({_frames(output)} frames)", file=sys.stderr)
+        return EXIT_OK
+    except KeyboardInterrupt:
+        run.close()  # writes the frames done
+        bar.close()
+        if output.is_file():
+            return _fail(f"stopped; the {_frames(output)} frames done are saved in {output}", EXIT_INTERRUPTED)
+        return _fail("stopped before the first frame was done", EXIT_INTERRUPTED)
+    except DivergedError as error:
+        bar.close()
+        saved = f" (the {_frames(output)} frames done are saved in {output})" if output.is_file() else ""
+        return _fail(f"{error}{saved}", EXIT_FAILED)
+    except NSTError as error:
+        bar.close()
+        return _fail(str(error), EXIT_USAGE)
+    finally:
+        run.close()
+
+
+def _frames(path: Path) -> int:
+    from nst.videoio import probe
+
+    return probe(path).frames
