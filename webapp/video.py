@@ -26,6 +26,7 @@ from nst.video import VideoProgress, check_clip, frame_size, stylize_video
 from nst.videoio import probe
 from webapp.display import DISPLAY_SIDE
 from webapp.resources import LIMITS
+from webapp.sidebar import BIND
 from webapp.state import Picture, VideoJob, session
 from webapp.turns import model_turn
 
@@ -60,13 +61,13 @@ def video_ui(settings: Settings | None, style: Picture | None) -> None:
         f"({clip.seconds:.1f} s){', with sound (kept)' if clip.audio else ''}."
     )
     left, middle, right = st.columns(3)
-    size = left.select_slider("Frame size (px)", FRAME_SIZES, value=256, key="video_size")
-    frames = middle.slider("Frames to stylise", 1, clip.frames, min(clip.frames, 24), key="video_frames")
+    size = left.select_slider("Frame size (px)", FRAME_SIZES, value=256, key="video_size", bind=BIND)
+    frames = middle.slider("Frames to stylise", 1, max(clip.frames, 2), min(clip.frames, 24), key="video_frames")
     base = settings or Settings()
     steps = right.slider("Steps per frame after the first", 5, 100, base.frame_iterations, 5,
-                         key="video_steps", help=help_text("frame_iterations"))  # fmt: skip
+                         key="video_steps", help=help_text("frame_iterations"), bind=BIND)  # fmt: skip
     temporal = left.select_slider("Temporal weight", list(TEMPORAL_WEIGHTS), value=base.temporal_weight,
-                                  key="video_temporal", help=help_text("temporal_weight"))  # fmt: skip
+                                  key="video_temporal", help=help_text("temporal_weight"), bind=BIND)  # fmt: skip
     width, height = frame_size(clip.size, size)
     middle.caption(f"Frames of {width}×{height} px; the first takes {base.iterations} steps (the sidebar's).")
     ready = settings is not None and style is not None
