@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys et al.): repaint CONTENT in the style of STYLE.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog="Layer names: " + ", ".join(VGG19_LAYERS) + " (Keras names such as block4_conv2 work too). "
-        "Video clips: python -m nst video CLIP STYLE -o OUT.mp4 (python -m nst video --help).",
+        "Video clips: python -m nst video CLIP STYLE -o OUT.mp4 (python -m nst video --help). Folders: python -m "
+        "nst batch PHOTOS... --style STYLES... -o OUTDIR (python -m nst batch --help).",
     )
     parser.add_argument("content", help="the photo whose structure is kept")
     parser.add_argument(
@@ -134,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nst.video_cli import main as video_main
 
         return video_main(argv[1:])
+    if argv[:1] == ["batch"]:
+        from nst.batch_cli import main as batch_main
+
+        return batch_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")

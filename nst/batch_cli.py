@@ -1,0 +1,106 @@
+"""``python -m nst batch CONTENT... --style STYLE... -o OUTDIR [options]``: folders of pictures (:mod:`nst.batch`).
+
+Every content x style pair (folders stand for the pictures in them) becomes
+``OUTDIR/CONTENT--STYLE.png``. A progress bar counts the pictures, with an ETA for the
+whole batch; outputs that exist are skipped, so running the same command again after a stop
+goes on where it was. At the end a summary names every picture that failed, and the exit
+status is 1 when any did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from nst.batch import Pair
+from nst.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _add_settings, _clock, _fail
+from nst.errors import NSTError
+from nst.settings import Settings
+
+FORMATS = ("png", "jpg", "webp")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m nst batch",
+        description="Stylise every photo in the style of every style picture: one output per pair, named after both.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("content", nargs="+", help="photos, or folders of them")
+    parser.add_argument("--style", nargs="+", required=True, help="style pictures, or folders of them")
+    parser.add_argument("-o", "--output", required=True, help="the folder for the results (made if missing)")
+    parser.add_argument("--format", choices=FORMATS, default="png", help="the results' file format")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    _add_settings(parser, video=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the batch command; returns the exit status."""
+    from nst.batch import pictures_in, plan_batch
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    folder = Path(args.output)
+    try:
+        settings = Settings(**changes).replace(preview_every=0)
+        pairs = plan_batch(pictures_in(args.content, "content"), pictures_in(args.style, "style"), folder,
+                           "." + args.format)  # fmt: skip
+        if folder.exists() and not folder.is_dir():
+            raise NSTError(f"{folder} is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+    except NSTError as error:
+        return _fail(str(error), EXIT_USAGE)
+    return _run(pairs, settings, quiet=args.quiet)
+
+
+def _run(pairs: list[Pair], settings: Settings, *, quiet: bool) -> int:
+    from tqdm import tqdm
+
+    from nst.batch import run_batch
+
+    bar = tqdm(total=len(pairs), disable=quiet, dynamic_ncols=True, file=sys.stderr, unit="picture",
+               bar_format="{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} pictures [{elapsed}{postfix}]")  # fmt: skip
+    made, skipped, failed = 0, 0, []
+    seconds: list[float] = []  # per picture made
+    started = time.perf_counter()
+    events = run_batch(pairs, settings)
+    try:
+        for event in events:
+            if event.kind == "step" and event.progress is not None:
+                step = event.progress
+                left = len(pairs) - event.index
+                each = sum(seconds) / len(seconds) if seconds else step.elapsed + step.eta
+                bar.set_postfix_str(
+                    f"{event.pair.output.name}: step {step.step}/{step.total}, ETA {_clock(step.eta + left * each)}",
+                    refresh=False,
+                )
+                continue
+            if event.kind == "done":
+                made += 1
+                seconds.append(time.perf_counter() - started - sum(seconds))
+            elif event.kind == "skipped":
+                skipped += 1
+            else:
+                failed.append(f"{event.pair.content.name} + {event.pair.style.name}: {event.message}")
+                seconds.append(time.perf_counter() - started - sum(seconds))
+            bar.update(1)
+        bar.close()
+    except KeyboardInterrupt:
+        events.close()
+        bar.close()
+        return _fail(f"stopped after {made} new pictures; run the same command again to go on", EXIT_INTERRUPTED)
+    finally:
+        events.close()
+    if not quiet or failed:
+        print(f"made {made}, skipped {skipped} (already there), failed {len(failed)}", file=sys.stderr)
+    for line in failed:
+        print(f"  failed: {line}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
