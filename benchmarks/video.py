@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--strip", type=Path, help="save a strip of frames and difference images here")
+    parser.add_argument("--weights", type=float, nargs="+", help="temporal weights at the smallest size "
+                        "(default: the default weight and 0)")  # fmt: skip
     args = parser.parse_args()
     print(machine(), file=sys.stderr)
     extractor = build_extractor("caffe", last_layer="relu5_1")
@@ -129,13 +131,19 @@ def main() -> None:
                 frame = frame_size(photo.size, size)
                 clip = pan(photo, args.frames, frame, Path(folder) / f"{name[:3]}{size}.mp4")
                 settings = Settings(output_size=size, precision=args.precision)
-                weights = [settings.temporal_weight] + ([0.0] if size == min(args.sizes) else [])
+                weights = [settings.temporal_weight]
+                if size == min(args.sizes):
+                    weights = args.weights or [settings.temporal_weight, 0.0]
                 for weight in weights:
                     out = Path(folder) / f"out{name[:3]}{size}-{weight:g}.mp4"
                     case = stylise(clip, style, out, settings.replace(temporal_weight=weight), extractor)
                     print(name, size, weight, {k: v for k, v in case.items() if k != "frames"}, file=sys.stderr)
-                    if size == min(args.sizes) and name == next(iter(photos)):
-                        shown["with the temporal term" if weight else "each frame on its own"] = case
+                    if (
+                        size == min(args.sizes)
+                        and name == next(iter(photos))
+                        and weight in (0, Settings().temporal_weight)
+                    ):
+                        shown[f"temporal weight {weight:g}" if weight else "each frame on its own"] = case
                     still = flicker([np.asarray(f, np.float32) for f in read_frames(probe(clip))])
                     rows.append([name, f"{frame[0]}x{frame[1]}", f"{weight:g}", f"{case['first']:.1f}",
                                  f"{case['later']:.1f}", f"{case['flicker']:.2f}", f"{still:.2f}"])  # fmt: skip

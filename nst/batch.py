@@ -21,12 +21,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from nst.device import resolve_device
-from nst.engine import Progress, transfer
+from nst.engine import Progress, extractor_for, transfer
 from nst.errors import NSTError, SettingsError
-from nst.features import FeatureExtractor, build_extractor
+from nst.features import FeatureExtractor
 from nst.images import save_picture
-from nst.layers import deepest_layer
 from nst.settings import Settings
 from nst.targets import TargetCache
 
@@ -98,12 +96,7 @@ def run_batch(
 ) -> Generator[BatchEvent, None, None]:
     """Make every pair whose output does not exist yet; yields a :class:`BatchEvent` per step and per pair."""
     if extractor is None and pairs:
-        extractor = build_extractor(
-            settings.weights,
-            pooling=settings.pooling,
-            device=resolve_device(settings.device),
-            last_layer=deepest_layer(settings.content_layers + settings.style_layers),
-        )
+        extractor = extractor_for(settings)
     cache = TargetCache(max_entries=8)
     for index, pair in enumerate(pairs, start=1):
         if pair.output.exists():

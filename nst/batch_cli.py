@@ -10,15 +10,13 @@ status is 1 when any did.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import logging
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from nst.batch import Pair
-from nst.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _add_settings, _clock, _fail
+from nst.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _add_settings, _clock, _fail, settings_given
 from nst.errors import NSTError
 from nst.settings import Settings
 
@@ -46,8 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nst.batch import pictures_in, plan_batch
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    changes = settings_given(args)
     folder = Path(args.output)
     try:
         settings = Settings(**changes).replace(preview_every=0)

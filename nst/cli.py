@@ -108,6 +108,12 @@ def _add_settings(parser: argparse.ArgumentParser, *, video: bool) -> None:
         )
 
 
+def settings_given(args: argparse.Namespace) -> dict[str, Any]:
+    """The Settings fields given on the command line (after setting up logging as ``-v`` asks)."""
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+
+
 def _kind(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
     annotation = str(field.type)
     if annotation.startswith("tuple[float"):
@@ -141,8 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return batch_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    changes = settings_given(args)
     changes = {**(preset(args.preset) if args.preset else {}), **changes}
     if args.init_image:
         changes["init"] = "image"

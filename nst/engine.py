@@ -112,6 +112,16 @@ class Resume:
         return self.total if self.total is not None else self.step + settings.iterations
 
 
+def extractor_for(settings: Settings) -> FeatureExtractor:
+    """The VGG19 the settings ask for (weights, pooling, device), down to the deepest layer they read."""
+    return build_extractor(
+        settings.weights,
+        pooling=settings.pooling,
+        device=resolve_device(settings.device),
+        last_layer=deepest_layer(settings.content_layers + settings.style_layers),
+    )
+
+
 def min_side(layers: tuple[str, ...]) -> int:
     """Smallest picture side that still leaves at least one position at the deepest layer."""
     return int(2 ** pools_before(deepest_layer(layers)))
@@ -186,12 +196,7 @@ def transfer(
     inputs = _inputs(settings, content, style, init_image, masks, temporal)
     content_image, style_images, start_image, present = (inputs.content, inputs.styles, inputs.start, inputs.present)
     if extractor is None:
-        extractor = build_extractor(
-            settings.weights,
-            pooling=settings.pooling,
-            device=resolve_device(settings.device),
-            last_layer=deepest_layer(layers),
-        )
+        extractor = extractor_for(settings)
     cache = cache if cache is not None else TargetCache()
     planned = settings.replace(iterations=total - offset)
     if resume is not None and start_image is not None:  # coarse to fine never shrinks the picture
@@ -554,12 +559,7 @@ def evaluate(
     settings = settings or Settings()
     inputs = _inputs(settings, content, style, picture)
     if extractor is None:
-        extractor = build_extractor(
-            settings.weights,
-            pooling=settings.pooling,
-            device=resolve_device(settings.device),
-            last_layer=deepest_layer(settings.content_layers + settings.style_layers),
-        )
+        extractor = extractor_for(settings)
     content_t = to_tensor(resize_longest(inputs.content, settings.output_size), extractor.device)
     targets = _targets(extractor, cache or TargetCache(), settings, content_t, inputs, Scale(settings.output_size, 1))
     height, width = content_t.shape[-2:]

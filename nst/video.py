@@ -32,13 +32,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nst.device import resolve_device
-from nst.engine import Progress, transfer
+from nst.engine import Progress, extractor_for, transfer
 from nst.errors import SettingsError, VideoError
-from nst.features import FeatureExtractor, build_extractor
+from nst.features import FeatureExtractor
 from nst.flow import certainty, optical_flow, warp
 from nst.images import ImageSource, load_image, scaled_size
-from nst.layers import deepest_layer
 from nst.limits import Limits
 from nst.settings import Settings
 from nst.targets import TargetCache, Temporal
@@ -138,12 +136,7 @@ def stylize_video(
     style_picture = load_image(style, name="the style picture")
     size = frame_size(clip.size, settings.output_size)
     if extractor is None:
-        extractor = build_extractor(
-            settings.weights,
-            pooling=settings.pooling,
-            device=resolve_device(settings.device),
-            last_layer=deepest_layer(settings.content_layers + settings.style_layers),
-        )
+        extractor = extractor_for(settings)
     cache = TargetCache(max_entries=4)  # the style's Gram matrices stay; frames' content features pass through
     writer = ClipWriter(output, clip.fps, size, audio_from=clip)
     pace = _Pace(settings.frame_iterations)

@@ -9,13 +9,11 @@ frames done so far as a playable shorter clip.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from nst.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _add_settings, _clock, _fail
+from nst.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _add_settings, _clock, _fail, settings_given
 from nst.errors import DivergedError, NSTError
 from nst.settings import Settings
 from nst.videoio import OUTPUTS
@@ -41,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the video command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
+    changes = settings_given(args)
     output = Path(args.output)
     try:
         settings = Settings(**changes)

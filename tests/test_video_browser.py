@@ -46,6 +46,9 @@ def test_a_clip_dropped_in_the_video_tab_comes_back_stylised(tmp_path) -> None:
         while "Download video" not in page_text(driver) and time.monotonic() < deadline:
             time.sleep(0.3)
         text = page_text(driver)
+        download = button(driver, "Download video (4 frames, MP4)")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'end'}); window.scrollBy(0, 120);", download)
+        time.sleep(1.0)
         driver.save_screenshot(os.path.join(shots, "video-tab.png"))
         assert "Done: 4 frames" in text, text[-1500:]
         assert "Traceback" not in text and "Error" not in text
