@@ -56,15 +56,18 @@ def flicker(frames: list[np.ndarray]) -> float:
 
 def stylise(clip: Path, style: Image.Image, out: Path, settings: Settings, extractor) -> dict:
     seconds: dict[int, float] = {}
+    style_loss: dict[int, float] = {}
     started = time.perf_counter()
     for progress in stylize_video(clip, style, out, settings, extractor=extractor):
         if progress.frame_done:
             seconds[progress.frame] = time.perf_counter() - started
+            style_loss[progress.frame] = progress.step.style_loss
     ends = [seconds[k] for k in sorted(seconds)]
     per_frame = [ends[0]] + [b - a for a, b in zip(ends[:-1], ends[1:], strict=True)]
     frames = [np.asarray(frame, dtype=np.float32) for frame in read_frames(probe(out))]
+    later_style = float(np.mean([style_loss[k] for k in sorted(style_loss)[1:]]))
     return {"first": per_frame[0], "later": float(np.mean(per_frame[1:])), "flicker": flicker(frames),
-            "frames": frames}  # fmt: skip
+            "frames": frames, "style": style_loss[1], "later style": later_style}  # fmt: skip
 
 
 def flow_times(size: int) -> tuple[float, float]:
@@ -113,8 +116,19 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--strip", type=Path, help="save a strip of frames and difference images here")
-    parser.add_argument("--weights", type=float, nargs="+", help="temporal weights at the smallest size "
-                        "(default: the default weight and 0)")  # fmt: skip
+    parser.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        help="temporal weights at the smallest size (default: the default weight and 0)",
+    )
+    parser.add_argument(
+        "--frame-iterations",
+        type=int,
+        nargs="+",
+        help="steps of later frames at the smallest size, each with each weight (default: the default)",
+    )
+    parser.add_argument("--photos", nargs="+", help="only these clips (tubingen, cat)")  # fmt: skip
     args = parser.parse_args()
     print(machine(), file=sys.stderr)
     extractor = build_extractor("caffe", last_layer="relu5_1")
@@ -122,6 +136,8 @@ def main() -> None:
     tubingen = SHARED_IMAGES / "tubingen.jpg"
     if tubingen.exists():
         photos = {"tubingen": Image.open(tubingen).convert("RGB"), **photos}
+    if args.photos:
+        photos = {name: photo for name, photo in photos.items() if name.split()[0] in args.photos}
     painting = SHARED_IMAGES / "starry_night.jpg"
     style = Image.open(painting).convert("RGB") if painting.exists() else examples.style("swirls", 512)
     rows, shown = [], {}
@@ -131,24 +147,31 @@ def main() -> None:
                 frame = frame_size(photo.size, size)
                 clip = pan(photo, args.frames, frame, Path(folder) / f"{name[:3]}{size}.mp4")
                 settings = Settings(output_size=size, precision=args.precision)
-                weights = [settings.temporal_weight]
+                cases = [(settings.temporal_weight, settings.frame_iterations)]
                 if size == min(args.sizes):
                     weights = args.weights or [settings.temporal_weight, 0.0]
-                for weight in weights:
-                    out = Path(folder) / f"out{name[:3]}{size}-{weight:g}.mp4"
-                    case = stylise(clip, style, out, settings.replace(temporal_weight=weight), extractor)
+                    steps = args.frame_iterations or [settings.frame_iterations]
+                    cases = [(w, n) for w in weights for n in (steps if w else steps[:1])]
+                for weight, steps_later in cases:
+                    out = Path(folder) / f"out{name[:3]}{size}-{weight:g}-{steps_later}.mp4"
+                    chosen = settings.replace(temporal_weight=weight, frame_iterations=steps_later)
+                    case = stylise(clip, style, out, chosen, extractor)
                     print(name, size, weight, {k: v for k, v in case.items() if k != "frames"}, file=sys.stderr)
                     if (
                         size == min(args.sizes)
                         and name == next(iter(photos))
                         and weight in (0, Settings().temporal_weight)
+                        and steps_later == Settings().frame_iterations
                     ):
                         shown[f"temporal weight {weight:g}" if weight else "each frame on its own"] = case
                     still = flicker([np.asarray(f, np.float32) for f in read_frames(probe(clip))])
-                    rows.append([name, f"{frame[0]}x{frame[1]}", f"{weight:g}", f"{case['first']:.1f}",
-                                 f"{case['later']:.1f}", f"{case['flicker']:.2f}", f"{still:.2f}"])  # fmt: skip
-    print(table(["clip (pan 2 px/frame)", "frame size", "temporal weight", "first frame s", "later frames s/frame",
-                 "flicker (0-255)", "flicker of the photo frames"], rows))  # fmt: skip
+                    rows.append([name, f"{frame[0]}x{frame[1]}", f"{weight:g}",
+                                 str(steps_later) if weight else f"{settings.iterations} (as the first)",
+                                 f"{case['first']:.1f}", f"{case['later']:.1f}", f"{case['flicker']:.2f}",
+                                 f"{still:.2f}", f"{case['style']:.4f}", f"{case['later style']:.4f}"])  # fmt: skip
+    print(table(["clip (pan 2 px/frame)", "frame size", "temporal weight", "later frames' steps", "first frame s",
+                 "later frames s/frame", "flicker (0-255)", "flicker of the photo frames", "style loss, first frame",
+                 "style loss, later frames"], rows))  # fmt: skip
     dis, farneback = flow_times(512)
     print(f"\noptical flow at 512 px: DIS {dis * 1000:.0f} ms, Farneback {farneback * 1000:.0f} ms a frame pair")
     if args.strip and shown:

@@ -139,7 +139,7 @@ def stylize_video(
         extractor = extractor_for(settings)
     cache = TargetCache(max_entries=4)  # the style's Gram matrices stay; frames' content features pass through
     writer = ClipWriter(output, clip.fps, size, audio_from=clip)
-    pace = _Pace(settings.frame_iterations)
+    pace = _Pace(settings.frame_iterations, size[0] * size[1])
     previous_photo: Image.Image | None = None
     previous: Image.Image | None = None
     try:
@@ -189,17 +189,19 @@ def stylize_video(
 
 @dataclass
 class _Pace:
-    """Seconds per frame so far, for the ETA: a later frame's time is guessed from the first
-    frame's steps at the output size until one has been measured."""
+    """Seconds per frame so far, for the ETA. Until a later frame has been measured its time
+    is guessed from the first frame's steps: the latest step's time, scaled by the pixels from
+    its scale's size up to the output size, times the later frames' steps."""
 
     frame_iterations: int
-    full_size_step: float = 0.0  # the latest step at a frame's output size
+    pixels: int  # a frame's, at the output size
+    full_size_step: float = 0.0  # the latest step's seconds, scaled to the output size
     firsts: tuple[float, ...] = ()  # seconds of each frame stylised on its own
     laters: tuple[float, ...] = ()  # seconds of each frame that followed the previous one
 
     def step(self, step: Progress, seconds: float) -> None:
-        if step.scale == step.scales and step.step > 1:
-            self.full_size_step = seconds
+        if step.step > 1 or step.scale > 1:  # the very first step also read the targets
+            self.full_size_step = seconds * self.pixels / max(1, step.size[0] * step.size[1])
 
     def finished(self, follows: bool, seconds: float) -> None:
         if follows:
@@ -208,7 +210,7 @@ class _Pace:
             self.firsts += (seconds,)
 
     def frame(self, later: bool) -> float:
-        """Seconds the next frames will take each (0 until something has been measured)."""
+        """Seconds each of the next frames will take (0 until something has been measured)."""
         if later and self.laters:
             return sum(self.laters) / len(self.laters)
         if later:

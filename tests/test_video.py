@@ -213,3 +213,16 @@ def test_frames_work_at_even_sizes() -> None:
 def test_a_clip_writer_refuses_an_unknown_format(tmp_path) -> None:
     with pytest.raises(VideoError, match="end its name in"):
         ClipWriter(tmp_path / "out.avi", Fraction(12), (64, 48), None)
+
+
+def test_the_eta_counts_the_later_frames_from_the_first_frames_coarse_steps() -> None:
+    from nst.engine import Progress
+    from nst.video import _Pace
+
+    pace = _Pace(frame_iterations=20, pixels=256 * 192)
+    coarse = Progress(step=5, total=60, losses={}, loss=1.0, elapsed=3.0, eta=20.0, size=(128, 96), scale=1, scales=3)
+    pace.step(coarse, 0.25)  # a quarter of the pixels: a full-size step takes about 1 s
+    assert pace.frame(later=True) == pytest.approx(20.0)
+    pace.finished(True, 12.0)
+    pace.finished(True, 14.0)
+    assert pace.frame(later=True) == pytest.approx(13.0)  # measured frames win over the guess
