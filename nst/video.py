@@ -28,6 +28,7 @@ import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image
@@ -99,7 +100,7 @@ def check_clip(clip: Clip, limits: Limits, max_frames: int | None = None, *, app
 
 def stylize_video(
     source: str | os.PathLike[str],
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     output: str | os.PathLike[str],
     settings: Settings | None = None,
     *,
@@ -133,7 +134,10 @@ def stylize_video(
     started = time.perf_counter()
     clip = probe(source)
     frames = check_clip(clip, limits, max_frames, app=app)
-    style_picture = load_image(style, name="the style picture")
+    if isinstance(style, (list, tuple)):  # several blend, as for a picture (settings.style_blend)
+        style_picture: Image.Image | list[Image.Image] = [load_image(s, name="a style picture") for s in style]
+    else:
+        style_picture = load_image(cast(ImageSource, style), name="the style picture")
     size = frame_size(clip.size, settings.output_size)
     if extractor is None:
         extractor = extractor_for(settings)

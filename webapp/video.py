@@ -124,7 +124,7 @@ def _run(job: VideoJob, settings: Settings, style: Picture, frames: int, status:
             job.status, job.message, job.pending = "failed", "The device is not usable.", False
             return
         started = time.perf_counter() - job.seconds
-        run = stylize_video(job.path, style.image, out, settings, extractor=turn.extractor, max_frames=frames,
+        run = stylize_video(job.path, style.images, out, settings, extractor=turn.extractor, max_frames=frames,
                             limits=LIMITS, app=True, preview_seconds=PREVIEW_SECONDS, preview_size=DISPLAY_SIDE,
                             done=list(job.frames))  # fmt: skip
         try:
