@@ -64,6 +64,7 @@ def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
         "Drop your own content picture here, or browse",
         "Drop your own style picture here, or browse",
         "Drop more style pictures here",  # blending, in a collapsed expander
+        "Video clip (up to 10 s; MP4, MOV, WebM, MKV, AVI, animated GIF or WebP)",  # the Video tab
     ]
     assert len(app.image) == 2  # thumbnails of the example photo and style
     assert [b.label for b in app.button][:3] == ["Stylize", "Stop", "Continue"]
