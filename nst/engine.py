@@ -388,8 +388,9 @@ def _targets(
         )
         for picture, digest in zip(inputs.styles, inputs.digests[1], strict=True)
     ]
+    height, width = content_t.shape[-2:]
+    temporal = _temporal(inputs.temporal, (int(width), int(height)), content_t.device) if inputs.temporal else None
     if inputs.masks:  # regions: each style keeps its own Gram matrices, matched over its own mask
-        height, width = content_t.shape[-2:]
         regions = cache.get(
             ("regions", inputs.mask_digest, (width, height), settings.style_layers),
             functools.partial(_region_masks, inputs.masks, (int(width), int(height)), settings.style_layers,
@@ -397,12 +398,8 @@ def _targets(
         )  # fmt: skip
         return Targets(content=content, style_grams=per_style[0], per_style=tuple(per_style),
                        regions=tuple({layer: regions[f"{k}/{layer}"] for layer in settings.style_layers}
-                                     for k in range(len(inputs.masks))))  # fmt: skip
-    if inputs.temporal is not None:
-        height, width = content_t.shape[-2:]
-        return Targets(content=content, style_grams=_blend(settings, per_style), temporal=_temporal(inputs.temporal,
-                       (int(width), int(height)), content_t.device))  # fmt: skip
-    return Targets(content=content, style_grams=_blend(settings, per_style))
+                                     for k in range(len(inputs.masks))), temporal=temporal)  # fmt: skip
+    return Targets(content=content, style_grams=_blend(settings, per_style), temporal=temporal)
 
 
 def _blend(settings: Settings, per_style: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -54,12 +54,16 @@ class VideoProgress:
     elapsed: float  # seconds since the run started
     eta: float  # seconds left for the whole clip, from the pace so far
     written: int  # frames finished and written so far (this one too, on its last step)
-    image: Image.Image | None  # the current frame's picture when a preview is due (always on its last step)
     certain: float | None = None  # share of this frame's pixels where the flow is trusted (None: first frame)
 
     @property
     def frame_done(self) -> bool:
         return self.step.done
+
+    @property
+    def image(self) -> Image.Image | None:
+        """The current frame's picture when a preview is due (always on its last step)."""
+        return self.step.image
 
 
 def frame_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
@@ -152,7 +156,7 @@ def stylize_video(
                 break
             photo = raw.resize(size, Image.Resampling.LANCZOS)
             if index <= len(done):  # made by an earlier run
-                writer.write(done[index - 1].resize(size) if done[index - 1].size != size else done[index - 1])
+                writer.write(_sized(done[index - 1], size))
                 previous_photo, previous = photo, done[index - 1]
                 continue
             frame_started = time.perf_counter()
@@ -177,9 +181,9 @@ def stylize_video(
                     last = now
                     if step.done and step.image is not None:  # written before it is handed out: a run
                         result = step.image  # stopped at this yield keeps it
-                        writer.write(result.resize(size, Image.Resampling.LANCZOS) if result.size != size else result)
-                    eta = step.eta + (frames - index) * pace.frame(temporal is not None or settings.temporal_weight > 0)
-                    yield VideoProgress(index, frames, step, now - started, eta, writer.written, step.image, trusted)
+                        writer.write(_sized(result, size))
+                    eta = step.eta + (frames - index) * pace.frame(later=settings.temporal_weight > 0)
+                    yield VideoProgress(index, frames, step, now - started, eta, writer.written, trusted)
             finally:
                 run.close()
             if result is None:  # the last step always brings a picture
@@ -189,6 +193,11 @@ def stylize_video(
     finally:
         path = writer.close()
     return path
+
+
+def _sized(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A frame at the clip's size (an odd output size makes pictures a pixel larger than the even frames)."""
+    return picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS)
 
 
 @dataclass

@@ -38,15 +38,16 @@ def number(value: float) -> str:
     return f"{value:g}"
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.rsplit(".", 1)[0].lower()).strip("-")[:40] or "picture"
+def slug(text: str, fallback: str = "picture") -> str:
+    """A file name's stem as lower-case words joined by dashes (``fallback`` when nothing is left)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.rsplit(".", 1)[0].lower()).strip("-")[:40] or fallback
 
 
 def file_name(result: Result) -> str:
     """``house-in-the-style-of-stripes-a1-b30-120steps.png``: the inputs, the weights, the steps."""
     s = result.settings
     return (
-        f"{_slug(result.content.name)}-in-the-style-of-{_slug(result.style.name)}"
+        f"{slug(result.content.name)}-in-the-style-of-{slug(result.style.name)}"
         f"-a{number(s.content_weight)}-b{number(s.style_weight)}-{result.step}steps.png"
     )
 

@@ -12,7 +12,6 @@ clip, and a rerun goes on from the next frame.
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from nst import NSTError, Settings
 from nst.settings import TEMPORAL_WEIGHTS, help_text
 from nst.video import VideoProgress, check_clip, frame_size, stylize_video
 from nst.videoio import probe
-from webapp.display import DISPLAY_SIDE
+from webapp.display import DISPLAY_SIDE, slug
 from webapp.resources import LIMITS
 from webapp.sidebar import BIND
 from webapp.state import Picture, VideoJob, session
@@ -180,13 +179,9 @@ def _show(job: VideoJob, status: Any, forming: Any, strip: Any) -> None:
         st.download_button(
             f"Download video ({len(job.frames)} frames, MP4)",
             job.output,
-            file_name=f"{_slug(job.name)}-styled-{len(job.frames)}frames.mp4",
+            file_name=f"{slug(job.name, 'clip')}-styled-{len(job.frames)}frames.mp4",
             mime="video/mp4",
             icon=":material/download:",
             on_click="ignore",
             key="download_video",
         )
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.rsplit(".", 1)[0].lower()).strip("-")[:40] or "clip"
