@@ -14,8 +14,11 @@ makes (the same loop, the same seed; tests/test_batch.py compares the pixels).
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Generator, Iterable
+import queue
+import threading
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +26,13 @@ from PIL import Image
 
 from nst.engine import Progress, extractor_for, transfer
 from nst.errors import NSTError, SettingsError
+from nst.executor import Executor, Job
 from nst.features import FeatureExtractor
 from nst.images import save_picture
 from nst.settings import Settings
 from nst.targets import TargetCache
 
+RESUME_EVERY_SECONDS = 10.0  # on a cluster, a run sends its picture this often (to resume from if its worker is lost)
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
@@ -92,35 +97,119 @@ def plan_batch(contents: list[Path], styles: list[Path], folder: Path, suffix: s
 
 
 def run_batch(
-    pairs: list[Pair], settings: Settings, *, extractor: FeatureExtractor | None = None
+    pairs: list[Pair],
+    settings: Settings,
+    *,
+    extractor: FeatureExtractor | None = None,
+    executor: Executor | None = None,
 ) -> Generator[BatchEvent, None, None]:
-    """Make every pair whose output does not exist yet; yields a :class:`BatchEvent` per step and per pair."""
-    if extractor is None and pairs:
-        extractor = extractor_for(settings)
-    cache = TargetCache(max_entries=8)
+    """Make every pair whose output does not exist yet; yields a :class:`BatchEvent` per step and per pair.
+
+    Without an ``executor`` (or with one worker) the pairs are made in order in this thread,
+    with ``extractor`` when given. With an executor of several workers (a Ray cluster,
+    :mod:`nst.cluster`) as many pairs run at once as there are workers, and the events of
+    different pairs interleave. Closing the generator stops every run within a step.
+    """
+    todo: list[tuple[int, Pair]] = []
     for index, pair in enumerate(pairs, start=1):
         if pair.output.exists():
             yield BatchEvent(index, pair, "skipped")
-            continue
-        latest: Image.Image | None = None
-        run = transfer(pair.content, pair.style, settings, extractor=extractor, cache=cache)
+        else:
+            todo.append((index, pair))
+    if not todo:
+        return
+    if executor is None or executor.workers <= 1:
+        yield from _in_order(todo, settings, extractor, executor)
+    else:
+        yield from _in_parallel(todo, settings, executor)
+
+
+def _in_order(
+    todo: list[tuple[int, Pair]], settings: Settings, extractor: FeatureExtractor | None, executor: Executor | None
+) -> Generator[BatchEvent, None, None]:
+    cache = TargetCache(max_entries=8)
+    if executor is None and extractor is None:
+        extractor = extractor_for(settings)
+    for index, pair in todo:
+        if executor is None:
+            steps: Iterator[Progress] = transfer(pair.content, pair.style, settings, extractor=extractor, cache=cache)
+        else:
+            steps = executor.run(_job(pair, settings))
+        yield from _make(index, pair, settings, steps)
+
+
+def _job(pair: Pair, settings: Settings) -> Job:
+    # A picture now and then, so that a run whose worker is lost goes on from it.
+    return Job(pair.content, pair.style, settings, preview_seconds=RESUME_EVERY_SECONDS)
+
+
+def _make(index: int, pair: Pair, settings: Settings, steps: Iterator[Progress]) -> Generator[BatchEvent, None, None]:
+    """One pair: its steps' events, then its output written (atomically) and "done", or "failed"."""
+    latest: Image.Image | None = None
+    try:
+        for progress in steps:
+            if progress.done:
+                latest = progress.image
+            yield BatchEvent(index, pair, "step", progress)
+    except NSTError as error:
+        yield BatchEvent(index, pair, "failed", message=str(error))
+        return
+    finally:
+        close = getattr(steps, "close", None)
+        if close is not None:
+            close()
+    if latest is None:
+        yield BatchEvent(index, pair, "failed", message="the run ended without a picture")
+        return
+    part = pair.output.with_name(f".{pair.output.stem}.part{pair.output.suffix}")
+    save_picture(latest, part, dpi=settings.dpi)
+    os.replace(part, pair.output)
+    yield BatchEvent(index, pair, "done")
+
+
+def _in_parallel(
+    todo: list[tuple[int, Pair]], settings: Settings, executor: Executor
+) -> Generator[BatchEvent, None, None]:
+    """One thread per worker, each taking the next pair; their events come back through one queue."""
+    waiting = queue.SimpleQueue[tuple[int, Pair]]()
+    for item in todo:
+        waiting.put(item)
+    events = queue.SimpleQueue[BatchEvent | None]()  # None: a thread has ended
+    stop = threading.Event()
+
+    def serve() -> None:
         try:
-            for progress in run:
-                if progress.done:
-                    latest = progress.image
-                yield BatchEvent(index, pair, "step", progress)
-        except NSTError as error:
-            yield BatchEvent(index, pair, "failed", message=str(error))
-            continue
+            while not stop.is_set():
+                try:
+                    index, pair = waiting.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    with contextlib.closing(_make(index, pair, settings, executor.run(_job(pair, settings)))) as made:
+                        for event in made:
+                            events.put(event)
+                            if stop.is_set():
+                                return  # closing _make stops the run within a step
+                except Exception as error:  # noqa: BLE001  # the pair's failure; the batch goes on
+                    events.put(BatchEvent(index, pair, "failed", message=f"{type(error).__name__}: {error}"))
         finally:
-            run.close()
-        if latest is None:
-            yield BatchEvent(index, pair, "failed", message="the run ended without a picture")
-            continue
-        part = pair.output.with_name(f".{pair.output.stem}.part{pair.output.suffix}")
-        save_picture(latest, part, dpi=settings.dpi)
-        os.replace(part, pair.output)
-        yield BatchEvent(index, pair, "done")
+            events.put(None)
+
+    threads = [threading.Thread(target=serve, daemon=True) for _ in range(min(executor.workers, len(todo)))]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            event = events.get()
+            if event is None:
+                running -= 1
+            else:
+                yield event
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
 def _names(paths: list[Path]) -> dict[Path, str]:

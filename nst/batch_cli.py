@@ -16,8 +16,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nst.batch import Pair
-from nst.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _add_settings, _clock, _fail, settings_given
+from nst.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _add_settings,
+    _clock,
+    _fail,
+    add_cluster_option,
+    open_executor,
+    settings_given,
+)
 from nst.errors import NSTError
+from nst.executor import Executor
 from nst.settings import Settings
 
 FORMATS = ("png", "jpg", "webp")
@@ -35,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, default="png", help="the results' file format")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    add_cluster_option(parser)
     _add_settings(parser, video=False)
     return parser
 
@@ -53,12 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if folder.exists() and not folder.is_dir():
             raise NSTError(f"{folder} is a file, not a folder")
         folder.mkdir(parents=True, exist_ok=True)
+        executor = open_executor(args.cluster, quiet=args.quiet) if args.cluster else None
     except NSTError as error:
         return _fail(str(error), EXIT_USAGE)
-    return _run(pairs, settings, quiet=args.quiet)
+    try:
+        return _run(pairs, settings, executor, quiet=args.quiet)
+    finally:
+        if executor is not None:
+            executor.close()
 
 
-def _run(pairs: list[Pair], settings: Settings, *, quiet: bool) -> int:
+def _run(pairs: list[Pair], settings: Settings, executor: Executor | None, *, quiet: bool) -> int:
     from tqdm import tqdm
 
     from nst.batch import run_batch
@@ -68,18 +86,23 @@ def _run(pairs: list[Pair], settings: Settings, *, quiet: bool) -> int:
     made, skipped, failed = 0, 0, []
     seconds: list[float] = []  # per picture made
     started = time.perf_counter()
-    events = run_batch(pairs, settings)
+    events = run_batch(pairs, settings, executor=executor)
+    workers = executor.workers if executor is not None else 1
+    finished = 0
     try:
         for event in events:
             if event.kind == "step" and event.progress is not None:
                 step = event.progress
-                left = len(pairs) - event.index
-                each = sum(seconds) / len(seconds) if seconds else step.elapsed + step.eta
+                # Pictures are made `workers` at a time; `seconds` holds the time between two
+                # finished pictures, so it already counts them in parallel.
+                left = max(0, len(pairs) - finished - workers)
+                each = sum(seconds) / len(seconds) if seconds else (step.elapsed + step.eta) / workers
                 bar.set_postfix_str(
                     f"{event.pair.output.name}: step {step.step}/{step.total}, ETA {_clock(step.eta + left * each)}",
                     refresh=False,
                 )
                 continue
+            finished += 1
             if event.kind == "done":
                 made += 1
                 seconds.append(time.perf_counter() - started - sum(seconds))

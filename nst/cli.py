@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -23,6 +23,9 @@ from nst.images import save_picture
 from nst.layers import VGG19_LAYERS
 from nst.presets import PRESETS, preset
 from nst.settings import Settings
+
+if TYPE_CHECKING:
+    from nst.executor import Executor
 
 log = logging.getLogger("nst")
 
@@ -82,8 +85,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    add_cluster_option(parser)
     _add_settings(parser, video=False)
     return parser
+
+
+def add_cluster_option(parser: argparse.ArgumentParser) -> None:
+    """``--cluster ADDRESS``: run on a Ray cluster (its default: the ``NST_CLUSTER`` variable, else here)."""
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="run on a Ray cluster: HOST:6379 (its head), ray://HOST:10001 or auto; 'local' runs here "
+        "(default: the NST_CLUSTER variable, else local). Needs: pip install -r requirements-cluster.txt",
+    )
+
+
+def open_executor(address: str | None, *, quiet: bool) -> Executor:
+    """The executor ``--cluster`` names, with the backend said on stderr when it is a cluster.
+
+    Raises:
+        ClusterError: the cluster cannot be used (and ``NST_CLUSTER_FALLBACK`` is not ``local``).
+    """
+    from nst.executor import executor_for
+
+    executor = executor_for(address)
+    if executor.name != "local" and not quiet:
+        print(f"running on {executor.describe()}", file=sys.stderr)
+    return executor
 
 
 def _add_settings(parser: argparse.ArgumentParser, *, video: bool) -> None:
@@ -168,21 +197,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NSTError as error:
         return _fail(str(error), EXIT_USAGE)
     save_dir = Path(args.save_dir) if args.save_dir else output.with_name(output.stem + "_steps")
-    return _run(
-        args.content,
-        args.style,
-        settings,
-        output,
-        args.save_every,
-        save_dir,
-        quiet=args.quiet,
-        init=args.init_image,
-        resume=(args.resume, args.resume_step) if args.resume else None,
-        masks=args.masks,
-    )
+    try:
+        executor = open_executor(args.cluster, quiet=args.quiet)
+    except NSTError as error:
+        return _fail(str(error), EXIT_USAGE)
+    try:
+        return _run(
+            executor,
+            args.content,
+            args.style,
+            settings,
+            output,
+            args.save_every,
+            save_dir,
+            quiet=args.quiet,
+            init=args.init_image,
+            resume=(args.resume, args.resume_step) if args.resume else None,
+            masks=args.masks,
+        )
+    finally:
+        executor.close()
 
 
 def _run(
+    executor: Executor,
     content: str,
     style: list[str],
     settings: Settings,
@@ -197,7 +235,8 @@ def _run(
 ) -> int:
     from tqdm import tqdm  # imported late: --help stays fast
 
-    from nst.engine import Resume, transfer
+    from nst.engine import Resume
+    from nst.executor import ClusterError, Job
 
     settings = settings.replace(preview_every=save_every)  # the progress bar needs no pictures
     latest: Image.Image | None = None
@@ -211,7 +250,8 @@ def _run(
         bar.set_postfix_str(f"{postfix}, tile {done}/{count}")
 
     postfix = ""
-    run = transfer(content, styles, settings, init_image=init, resume=where, masks=masks, on_tile=on_tile)
+    job = Job(content, styles, settings, resume=where, init_image=init, masks=masks, on_tile=on_tile)
+    run = executor.run(job, on_note=lambda note: bar.write(f"nst: {note}", file=sys.stderr))
     try:
         for progress in run:
             width, height = progress.size
@@ -239,7 +279,7 @@ def _run(
             save_picture(latest, output, dpi=settings.dpi)
             return _fail(f"stopped; the latest picture is saved in {output}", EXIT_INTERRUPTED)
         return _fail("stopped before the first picture", EXIT_INTERRUPTED)
-    except DivergedError as error:
+    except (DivergedError, ClusterError) as error:
         bar.close()
         if error.last_image is not None:
             save_picture(error.last_image, output, dpi=settings.dpi)

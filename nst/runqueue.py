@@ -72,6 +72,14 @@ class RunQueue:
             if self._position(ticket) != 0:
                 raise RuntimeError("a run began before its turn")
 
+    def resize(self, slots: int) -> None:
+        """Serve ``slots`` runs at a time from now on (workers joined or were lost)."""
+        if slots < 1:
+            raise ValueError(f"a queue needs at least one slot, not {slots}")
+        with self._changed:
+            self.slots = slots
+            self._changed.notify_all()
+
     def leave(self, ticket: Ticket) -> None:
         """Give up the place or the slot; safe to call more than once."""
         with self._changed:

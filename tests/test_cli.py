@@ -146,7 +146,9 @@ def test_a_preset_sets_the_settings_and_options_given_too_win(monkeypatch) -> No
     from nst import cli
 
     seen = {}
-    monkeypatch.setattr(cli, "_run", lambda content, style, settings, *rest, **kw: seen.setdefault("s", settings) and 0)
+    monkeypatch.setattr(
+        cli, "_run", lambda executor, content, style, settings, *rest, **kw: seen.setdefault("s", settings) and 0
+    )
     assert cli.main(["a.png", "b.png", "-o", "out.png", "--preset", "bold", "--size", "128"]) == 0
     assert seen["s"].style_weight == 300.0 and seen["s"].output_size == 128
 
