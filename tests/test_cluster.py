@@ -1,0 +1,200 @@
+"""Runs on a real Ray cluster: several Ray nodes started on this machine by the tests, torn down at the end.
+
+The head node only coordinates (no CPU to offer); each worker node offers one CPU, so each
+holds one nst worker. Pictures are tiny and runs short; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+import torch
+from PIL import Image
+from ray.cluster_utils import Cluster
+
+from nst.batch import plan_batch, run_batch
+from nst.cluster import RayExecutor
+from nst.executor import Job, LocalExecutor, project_version
+from nst.settings import Settings
+from tests.conftest import make_content, make_style
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = Settings(output_size=48, start_size=48, iterations=6, precision="float32", seed=5)
+
+
+def _node_env(path: Path) -> dict[str, str]:
+    # What a lab PC's `ray start` is run with (README): the project's checkout on the path.
+    return {"PYTHONPATH": str(path)}
+
+
+def _cluster(workers: int, env: dict[str, str] | None = None) -> Cluster:
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "env_vars": env or _node_env(ROOT)})
+    for _ in range(workers):
+        cluster.add_node(num_cpus=1, env_vars=env or _node_env(ROOT))
+    cluster.wait_for_nodes()
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    started = _cluster(2)
+    yield started
+    if ray.is_initialized():
+        ray.shutdown()
+    started.shutdown()
+
+
+@pytest.fixture(scope="module")
+def executor(cluster):
+    running = RayExecutor(cluster.address)
+    yield running
+    running.close()
+
+
+def _job(steps: int = 6, every: float | None = 0.0, **changes) -> Job:
+    settings = TINY.replace(iterations=steps, **changes)
+    return Job(make_content(64, 48), make_style(48, 48), settings, preview_seconds=every)
+
+
+def _start(executor, job: Job, owner: str):
+    ticket = executor.join(owner)
+    assert executor.wait(ticket, timeout=30) == 0
+    executor.queue.begin(ticket)
+    return ticket, executor.start(ticket, job)
+
+
+def test_a_worker_with_other_code_is_refused_with_a_message(tmp_path) -> None:
+    # One node runs this checkout; the other an older copy (one line of nst/ differs).
+    old = tmp_path / "old-checkout"
+    shutil.copytree(ROOT / "nst", old / "nst", ignore=shutil.ignore_patterns("__pycache__"))
+    engine = old / "nst" / "engine.py"
+    engine.write_text(engine.read_text() + "\n# an older checkout\n")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "env_vars": _node_env(ROOT)})
+    cluster.add_node(num_cpus=1, env_vars=_node_env(ROOT))
+    cluster.add_node(num_cpus=1, env_vars=_node_env(old))
+    cluster.wait_for_nodes()
+    try:
+        # The command line from another folder, as a user runs it: the workers import their own nst.
+        photo, painting = tmp_path / "photo.png", tmp_path / "painting.png"
+        make_content(64, 48).save(photo)
+        make_style(48, 48).save(painting)
+        done = subprocess.run(
+            [sys.executable, "-m", "nst", str(photo), str(painting), "-o", "out.png", "--cluster", cluster.address,
+             "--size", "48", "-n", "3", "--precision", "float32"],
+            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"runs nst {project_version()[:6]}" in done.stderr  # the refused worker's version, and ours
+        assert f"this is {project_version()}" in done.stderr
+        assert "install the same checkout on every node" in done.stderr
+        assert "1 worker, 1 free" in done.stderr  # the run went to the worker with the same code
+        assert Image.open(tmp_path / "out.png").size == (48, 36)
+    finally:
+        cluster.shutdown()
+
+
+def test_two_runs_at_once_run_on_two_workers_and_stream_in_order(executor) -> None:
+    assert executor.workers == 2
+    records: dict[str, list[tuple[int, float, bool]]] = {"a": [], "b": []}
+    where: dict[str, str] = {}
+
+    def follow(owner: str) -> None:
+        ticket, run = _start(executor, _job(steps=8), owner)
+        try:
+            where[owner] = run.worker
+            for progress in run:
+                records[owner].append((progress.step, time.monotonic(), progress.image is not None))
+        finally:
+            executor.leave(ticket)
+
+    threads = [threading.Thread(target=follow, args=(owner,)) for owner in records]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert where["a"] != where["b"]  # two workers
+    for owner, steps in records.items():
+        assert [step for step, _, _ in steps] == list(range(1, 9)), owner
+        assert all(has_picture for _, _, has_picture in steps), owner  # previews came with the stream
+    a, b = records["a"], records["b"]
+    assert a[0][1] < b[-1][1] and b[0][1] < a[-1][1]  # at the same time, not one after the other
+    assert executor.free == 2
+
+
+def test_stop_frees_the_worker_within_seconds(executor) -> None:
+    ticket, run = _start(executor, _job(steps=500), "stopper")
+    try:
+        assert next(run).step == 1
+        asked = time.monotonic()
+        run.cancel()
+        assert time.monotonic() - asked < 10
+    finally:
+        executor.leave(ticket)
+    assert executor.free == 2
+    ticket, run = _start(executor, _job(steps=2), "next")  # the next run starts at once, on a free worker
+    try:
+        assert [progress.step for progress in run] == [1, 2]
+    finally:
+        executor.leave(ticket)
+
+
+def test_batch_on_the_cluster_makes_the_same_pictures_as_here(executor, tmp_path) -> None:
+    contents = []
+    for index, (width, height) in enumerate([(64, 48), (48, 64), (56, 56)]):
+        contents.append(tmp_path / f"photo{index}.png")
+        make_content(width, height).rotate(index * 90, expand=True).save(contents[-1])
+    styles = []
+    for seed in (1, 2):
+        styles.append(tmp_path / f"style{seed}.png")
+        make_style(40, 40, seed=seed).save(styles[-1])
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    # The same pixels need the same order of floating-point sums: here as many threads as a worker has.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = [e.kind for e in run_batch(plan_batch(contents, styles, here), TINY, executor=LocalExecutor())]
+    finally:
+        torch.set_num_threads(threads)
+    assert local.count("done") == 6
+    kinds = [event.kind for event in run_batch(plan_batch(contents, styles, there), TINY, executor=executor)]
+    assert kinds.count("done") == 6 and "failed" not in kinds
+    for made in here.iterdir():
+        ours, theirs = np.asarray(Image.open(made)), np.asarray(Image.open(there / made.name))
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs), made.name
+    again = [event.kind for event in run_batch(plan_batch(contents, styles, there), TINY, executor=executor)]
+    assert again == ["skipped"] * 6
+
+
+def test_a_worker_lost_mid_run_hands_the_run_to_another_from_its_latest_picture(cluster, executor) -> None:
+    # Last in this file: it takes a node away.
+    ticket, run = _start(executor, _job(steps=40, every=None, preview_every=5), "survivor")
+    try:
+        steps, pictures = [], []
+        for progress in run:
+            steps.append(progress.step)
+            if progress.image is not None:
+                pictures.append(progress.step)
+            if progress.step == 12 and len(steps) == 12:
+                lost = next(node for node in cluster.worker_nodes if node.node_id == run._worker.node)
+                cluster.remove_node(lost, allow_graceful=False)  # the process and its node die at once
+        assert steps[-1] == 40 and progress.image is not None and progress.image.size == (48, 36)
+        assert len(run.notes) == 1 and "A worker was lost" in run.notes[0], run.notes
+        back = next(i for i in range(1, len(steps)) if steps[i] <= steps[i - 1])  # where the new worker began
+        latest = max(step for step in pictures if step <= steps[back - 1])  # the latest picture before that
+        assert f"continued from step {latest} on" in run.notes[0]
+        assert steps[:back] == list(range(1, steps[back - 1] + 1))
+        assert steps[back:] == list(range(latest + 1, 41))  # numbered on from that picture
+    finally:
+        executor.leave(ticket)
+    assert executor.workers == 1
