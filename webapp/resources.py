@@ -2,15 +2,21 @@
 
 The VGG19 feature extractor is read-only and holds nothing of anyone's pictures, so one
 per (weights, pooling, device) serves every browser session. The run queue is per device.
+With ``NST_CLUSTER`` set, the main runs go to a Ray cluster instead (:func:`backend`).
 """
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass
 
 import streamlit as st
 from PIL import Image
 
 import nst
 from nst import FeatureExtractor, examples
+from nst.errors import NSTError
+from nst.executor import CLUSTER_VARIABLE, FALLBACK_VARIABLE, Executor, executor_for
 from nst.limits import Limits
 from nst.runqueue import RunQueue
 
@@ -37,3 +43,32 @@ def example_style(name: str) -> Image.Image:
 @st.cache_resource(show_spinner=False)
 def example_photo(name: str) -> Image.Image:
     return examples.photo(name)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where the main runs go: a cluster's executor, or this server (``executor`` None)."""
+
+    executor: Executor | None
+    problem: str = ""  # why the cluster that was asked for is not used
+    blocked: bool = False  # the cluster cannot be used and runs may not fall back to this server
+
+    def describe(self) -> str:
+        if self.executor is not None:
+            return self.executor.describe()
+        runs = LIMITS.runs_per_device
+        return f"this server ({runs} run{'s' if runs > 1 else ''} at a time per device)"
+
+
+@st.cache_resource(show_spinner="Connecting to the cluster…")
+def backend() -> Backend:
+    """The server's backend, from ``NST_CLUSTER`` (local when unset) and ``NST_CLUSTER_FALLBACK``."""
+    address = os.environ.get(CLUSTER_VARIABLE, "").strip()
+    if address in ("", "local"):
+        return Backend(None)
+    try:
+        return Backend(executor_for(address, fallback=""))
+    except NSTError as error:
+        if os.environ.get(FALLBACK_VARIABLE, "").strip().lower() == "local":
+            return Backend(None, f"{error}. Runs are served by this server instead ({FALLBACK_VARIABLE}=local).")
+        return Backend(None, f"{error}. Set {FALLBACK_VARIABLE}=local to serve runs on this server.", blocked=True)

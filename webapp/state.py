@@ -75,6 +75,8 @@ class Result:
     queue_seconds: float = 0.0  # waited for the device before the run began
     run_number: int = 0  # this server's count of runs on the device, in order of arrival
     regions: tuple[Image.Image, ...] = ()  # the masks the run used (webapp.regions), if any
+    worker: str = ""  # where it ran, in words (a cluster's worker; empty: this server)
+    notes: list[str] = field(default_factory=list)  # e.g. a cluster's worker was lost and the run went on elsewhere
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The main run: Stylize, Stop and Continue, the live preview and chart, and the result.
 
-Pressing Stylize iterates the engine's generator (``nst.transfer``) in the script's own
-thread, and every Progress record updates placeholders: a progress bar, the picture, a
-loss chart. The latest picture is kept in the session before anything is drawn, so a
-rerun (Stop pressed, a slider moved) never loses it. A rerun that interrupts a run goes
+Pressing Stylize iterates the engine's records (``nst.transfer`` here, or a cluster
+worker's stream: ``webapp.turns.run_turn``) in the script's own thread, and every Progress
+record updates placeholders: a progress bar, the picture, a loss chart. The latest
+picture is kept in the session before anything is drawn, so a rerun (Stop pressed, a
+slider moved) never loses it. A rerun that interrupts a run goes
 on from the latest picture with the settings as they are now (live tuning): the engine's
 :class:`nst.Resume` keeps the step count and the picture's size.
 """
@@ -21,16 +22,17 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-import nst
 from nst import DivergedError, NSTError, Progress, Resume, Settings
+from nst.executor import Job
 from nst.settings import safer_after_divergence
 from nst.timelapse import timelapse
 from webapp.display import DISPLAY_SIDE, file_name, fit, png, settings_table
 from webapp.gallery import remember
 from webapp.regions import Regions
+from webapp.resources import backend
 from webapp.sidebar import write_settings
 from webapp.state import Action, Picture, Result, session
-from webapp.turns import model_turn
+from webapp.turns import run_turn
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,10 @@ def stylize_panel(
     """
     record = session()
     st.subheader("3 · Result")
+    chosen = backend()
+    st.caption(f"Runs on {chosen.describe()}.", help="NST_CLUSTER chooses: unset or local, auto, HOST:PORT.")
+    if chosen.problem and not chosen.blocked:
+        st.warning(chosen.problem, icon=":material/cloud_off:")
     ready = settings is not None and content is not None and style is not None
     action = controls_ui(ready, record.result is not None)
     live = Live(status=st.empty(), picture=st.empty(), chart=st.empty())
@@ -148,7 +154,7 @@ def run_ui(
         return
     # While it waits for the device, a rerun (a slider moved) asks for the same run again.
     record.pending = "start" if resume is None else ("resume" if live_tuning else "continue")
-    with model_turn(live.status, settings) as turn:
+    with run_turn(live.status, settings, record.cache) as turn:
         if turn is None:
             record.pending = None
             return
@@ -168,17 +174,19 @@ def run_ui(
             regions=regions.masks if regions is not None else (),
         )
         record.result, record.pending = result, "resume"
-        engine = nst.transfer(
-            content.image,
-            style.images,
-            settings.replace(preview_every=0),
-            extractor=turn.extractor,
-            cache=record.cache,
-            init_image=_start_image(settings),
-            preview_seconds=PREVIEW_SECONDS,
-            resume=where,
-            masks=list(regions.masks) if regions is not None else None,
+        engine = turn.start(
+            Job(
+                content.image,
+                style.images,
+                settings.replace(preview_every=0),
+                init_image=_start_image(settings),
+                preview_seconds=PREVIEW_SECONDS,
+                resume=where,
+                masks=list(regions.masks) if regions is not None else None,
+                preview_size=DISPLAY_SIDE if turn.remote else None,  # the network carries display-sized previews
+            )
         )
+        result.worker = getattr(engine, "worker", "")
         _follow(live, engine, result)
         record.pending = None
         remember(result)
@@ -200,6 +208,10 @@ def _follow(live: Live, engine: Any, result: Result) -> None:
                 }
             )
             result.step, result.seconds = progress.step, time.perf_counter() - started
+            for note in getattr(engine, "notes", [])[len(result.notes) :]:  # a cluster's worker was lost
+                result.notes.append(note)
+                st.toast(note, icon=":material/sync_problem:")
+            result.worker = getattr(engine, "worker", result.worker)
             if progress.image is not None:
                 result.image = progress.image  # kept before anything is drawn: a rerun loses nothing
                 result.previews += 1
@@ -223,6 +235,9 @@ def _follow(live: Live, engine: Any, result: Result) -> None:
             result.image = error.last_image
     except NSTError as error:
         result.status, result.message = "failed", str(error)
+        last = getattr(error, "last_image", None)  # a cluster with no worker left keeps the latest picture
+        if last is not None:
+            result.image = last
     except Exception as error:  # noqa: BLE001 - the page shows a message, never a traceback
         log.exception("run failed")
         result.status, result.message = "failed", f"the run failed unexpectedly: {error}"
@@ -241,6 +256,8 @@ def result_ui(live: Live, result: Result | None) -> None:
     )
     if result.message:
         st.error(result.message)
+    for note in result.notes:
+        st.info(note, icon=":material/sync_problem:")
     if result.status == "diverged":
         label, changes = safer_after_divergence(result.settings)
         st.button(
@@ -281,7 +298,7 @@ def result_ui(live: Live, result: Result | None) -> None:
         )
     if result.first_preview_seconds is not None:
         st.caption(
-            f"Run {result.run_number} on this server; waited {result.queue_seconds:.1f} s for the device; "
+            f"Run {result.run_number} on {result.worker or 'this server'}; waited {result.queue_seconds:.1f} s for it; "
             f"first picture after {result.first_preview_seconds:.1f} s; {result.previews} previews shown."
         )
     with st.expander("Settings that made this picture"):

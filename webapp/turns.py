@@ -17,11 +17,68 @@ from typing import Any, Protocol, TypeVar
 
 import streamlit as st
 
-from nst import FeatureExtractor, NSTError, Progress, Settings
+import nst
+from nst import FeatureExtractor, NSTError, Progress, Settings, TargetCache
 from nst.device import resolve_device
-from webapp.resources import run_queue, shared_extractor
+from nst.executor import Job
+from webapp.resources import backend, run_queue, shared_extractor
 from webapp.sidebar import BIND, WEIGHT_LABELS
 from webapp.state import session
+
+
+@dataclass(frozen=True)
+class RunTurn:
+    """This session's turn for a main run, here or on a cluster worker: ``start(job)`` begins it."""
+
+    start: Callable[[Job], Iterator[Progress]]
+    waited: float  # seconds in the queue
+    number: int  # the backend's count of runs, in order of arrival
+    remote: bool  # on a cluster worker (pictures cross the network display-sized)
+
+
+@contextlib.contextmanager
+def run_turn(status: Any, settings: Settings, cache: TargetCache) -> Iterator[RunTurn | None]:
+    """Wait for a turn for a main run on the server's backend (:func:`webapp.resources.backend`).
+
+    Here: :func:`model_turn` (the device's queue and the shared VGG19, ``cache`` for the
+    targets). On a cluster: the cluster's fair queue, showing the place and the free
+    workers. Yields None after saying why in ``status`` when no run can start.
+    """
+    chosen = backend()
+    if chosen.executor is None:
+        if chosen.blocked:
+            status.error(chosen.problem)
+            yield None
+            return
+        with model_turn(status, settings) as turn:
+            if turn is None:
+                yield None
+                return
+            extractor = turn.extractor
+
+            def here(job: Job) -> Iterator[Progress]:
+                return nst.transfer(
+                    job.content, job.style, job.settings, extractor=extractor, cache=cache, init_image=job.init_image,
+                    preview_seconds=job.preview_seconds, resume=job.resume, masks=job.masks,
+                )  # fmt: skip
+
+            yield RunTurn(here, turn.waited, turn.number, remote=False)
+        return
+    executor = chosen.executor
+    ticket = executor.join(owner=session().tag)
+    started = time.perf_counter()
+    try:
+        while (ahead := executor.wait(ticket, timeout=0.5)) > 0:
+            status.info(  # an st call: a Stop or a rerun ends the wait here
+                f"Waiting for a worker of the cluster: {ahead} run{'s' if ahead > 1 else ''} ahead of yours, "
+                f"{executor.free} of {executor.workers} workers free ({time.perf_counter() - started:.0f} s so far). "
+                "It starts by itself; **Stop** leaves the queue.",
+                icon=":material/hourglass_top:",
+            )
+        executor.queue.begin(ticket)
+        yield RunTurn(lambda job: executor.start(ticket, job), time.perf_counter() - started, ticket.number, True)
+    finally:
+        executor.leave(ticket)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,88 @@
+"""The app pointed at a real local Ray cluster of two worker nodes (NST_CLUSTER), in AppTest and in Chromium."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import ray
+
+from tests.browser import button, chromium, page_text, streamlit_server, wait_for
+from tests.test_app import small_app, stylize
+from tests.test_browser import HAVE_BROWSER, pictures, upload  # noqa: F401  # pictures: a fixture
+from tests.test_cluster import _cluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    started = _cluster(2)
+    yield started
+    if ray.is_initialized():
+        ray.shutdown()
+    started.shutdown()
+
+
+def test_the_app_runs_on_the_cluster_and_says_so(cluster, monkeypatch) -> None:
+    from webapp.resources import backend
+
+    monkeypatch.setenv("NST_CLUSTER", cluster.address)
+    backend.clear()
+    try:
+        app = small_app(iterations=10)
+        captions = " ".join(caption.value for caption in app.caption)
+        assert f"Runs on Ray cluster ({cluster.address}): 2 workers, 2 free" in captions
+        stylize(app)
+        assert not app.exception and not app.error, [e.value for e in app.error]
+        assert "Done at step 10 of 10" in app.get("progress")[0].proto.text
+        captions = " ".join(caption.value for caption in app.caption)
+        assert re.search(r"Run 1 on worker \d on \S+ \(cpu, 1 thread\)", captions), captions
+        assert [b.label for b in app.get("download_button")][0].startswith("Download PNG (128×")
+    finally:
+        chosen = backend()
+        if chosen.executor is not None:
+            chosen.executor.close()  # its workers hold both nodes' CPUs: free them for the next test
+        backend.clear()
+
+
+def test_an_unreachable_cluster_is_a_message_and_the_fallback_serves_here(monkeypatch) -> None:
+    from webapp.resources import backend
+
+    monkeypatch.setenv("NST_CLUSTER", "127.0.0.1:1")  # nothing listens there
+    backend.clear()
+    try:
+        app = small_app(iterations=10)
+        stylize(app)
+        assert "Set NST_CLUSTER_FALLBACK=local to serve runs on this server" in app.error[0].value
+        assert not app.get("download_button")
+        monkeypatch.setenv("NST_CLUSTER_FALLBACK", "local")
+        backend.clear()
+        app = small_app(iterations=10)
+        assert "Runs are served by this server instead" in app.warning[0].value
+        stylize(app)
+        assert "Done at step 10 of 10" in app.get("progress")[0].proto.text
+    finally:
+        backend.clear()
+
+
+@pytest.mark.skipif(not HAVE_BROWSER, reason="needs Debian's chromium and chromium-driver")
+def test_two_browser_sessions_stylise_at_once_each_on_its_own_worker(cluster, pictures, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("NST_CLUSTER", cluster.address)
+    with streamlit_server(tmp_path / "streamlit.log") as url, chromium() as first, chromium() as second:
+        drivers = (first, second)
+        for driver in drivers:
+            driver.get(f"{url}/?output_size=128&iterations=30")
+            upload(driver, *pictures)
+            wait_for(lambda driver=driver: button(driver, "Stylize").is_enabled(), 60, what="Stylize enabled")
+            assert "2 workers" in page_text(driver)
+        for driver in drivers:
+            button(driver, "Stylize").click()
+        started = time.monotonic()
+        for driver in drivers:
+            wait_for(lambda driver=driver: "Download PNG (128×96)" in page_text(driver), 400, what="a result")
+        texts = [page_text(driver) for driver in drivers]
+        workers = [re.search(r"Run \d+ on (worker \d)", text) for text in texts]
+        assert all(workers), [text[-800:] for text in texts]
+        assert workers[0].group(1) != workers[1].group(1)  # at the same time, so on two workers
+        assert all("Done at step 30 of 30" in text and "Traceback" not in text for text in texts)
+        assert time.monotonic() - started < 400
