@@ -96,7 +96,8 @@ def add_cluster_option(parser: argparse.ArgumentParser) -> None:
         "--cluster",
         metavar="ADDRESS",
         default=None,
-        help="run on a Ray cluster: HOST:6379 (its head), ray://HOST:10001 or auto; 'local' runs here "
+        help="run on a Ray cluster: HOST:6379 (its head's address) or auto (the cluster this machine is in); "
+        "'local' runs here "
         "(default: the NST_CLUSTER variable, else local). Needs: pip install -r requirements-cluster.txt",
     )
 

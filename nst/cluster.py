@@ -153,7 +153,10 @@ class RayExecutor(Executor):
             try:
                 ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as error:
-                raise ClusterError(f"cannot reach the Ray cluster at {address}: {error}") from error
+                raise ClusterError(
+                    f"cannot join the Ray cluster at {address}: {_first_line(error)} (a cluster started with "
+                    "RAY_AUTH_MODE=token needs the same variable and its token here too)"
+                ) from error
             self._owns_connection = True
         self.queue = RunQueue(1)
         self.refresh()
@@ -375,12 +378,17 @@ def _probe(address: str, seconds: float = CONNECT_SECONDS) -> None:
     """Refuse at once an address where nothing answers (Ray itself retries for minutes)."""
     if address == "auto":
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if "://" in address:
+        raise ClusterError(
+            f"give the head's HOST:PORT (e.g. lab-pc-1:6379), not {address!r}: this app joins the cluster "
+            "directly (Ray Client addresses, ray://, are not used)"
+        )
+    host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host or "127.0.0.1", int(port)), timeout=seconds):
             pass
     except ValueError:
-        raise ClusterError(f"a cluster address is HOST:PORT, ray://HOST:PORT or auto, not {address!r}") from None
+        raise ClusterError(f"a cluster address is the head's HOST:PORT or auto, not {address!r}") from None
     except OSError as error:
         raise ClusterError(
             f"cannot reach the Ray cluster at {address} ({error.strerror or error}): is its head started "

@@ -48,7 +48,7 @@ from nst.runqueue import RunQueue, Ticket
 from nst.settings import Settings
 from nst.targets import TargetCache
 
-CLUSTER_VARIABLE = "NST_CLUSTER"  # local (the default), auto, HOST:PORT or ray://HOST:PORT
+CLUSTER_VARIABLE = "NST_CLUSTER"  # local (the default), auto, or the head's HOST:PORT
 FALLBACK_VARIABLE = "NST_CLUSTER_FALLBACK"  # "local": serve here when no cluster worker is left
 
 
@@ -242,8 +242,8 @@ def local_extractor(settings: Settings) -> FeatureExtractor:
 
 
 def executor_for(address: str | None = None, *, fallback: str | None = None) -> Executor:
-    """The executor an address names: ``local`` (or empty) here; ``auto``, ``HOST:PORT`` or
-    ``ray://HOST:PORT`` a Ray cluster (needs ``pip install -r requirements-cluster.txt``).
+    """The executor an address names: ``local`` (or empty) here; ``auto`` or the head's
+    ``HOST:PORT`` a Ray cluster (needs ``pip install -r requirements-cluster.txt``).
 
     ``address`` defaults to the ``NST_CLUSTER`` variable. When the cluster cannot be used
     and ``fallback`` (default: ``NST_CLUSTER_FALLBACK``) is ``local``, runs stay here.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -81,8 +82,32 @@ def test_two_browser_sessions_stylise_at_once_each_on_its_own_worker(cluster, pi
         for driver in drivers:
             wait_for(lambda driver=driver: "Download PNG (128×96)" in page_text(driver), 400, what="a result")
         texts = [page_text(driver) for driver in drivers]
+        second.save_screenshot(os.path.join(os.environ.get("NST_SCREENSHOT_DIR", str(tmp_path)), "cluster-app.png"))
         workers = [re.search(r"Run \d+ on (worker \d)", text) for text in texts]
         assert all(workers), [text[-800:] for text in texts]
         assert workers[0].group(1) != workers[1].group(1)  # at the same time, so on two workers
         assert all("Done at step 30 of 30" in text and "Traceback" not in text for text in texts)
         assert time.monotonic() - started < 400
+
+
+@pytest.mark.skipif(not HAVE_BROWSER, reason="needs Debian's chromium and chromium-driver")
+def test_a_closed_tab_frees_its_worker(cluster, pictures, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("NST_CLUSTER", cluster.address)
+    with streamlit_server(tmp_path / "streamlit.log") as url:
+        with chromium() as leaving:
+            leaving.get(f"{url}/?output_size=128&iterations=500")
+            upload(leaving, *pictures)
+            wait_for(lambda: button(leaving, "Stylize").is_enabled(), 60, what="Stylize enabled")
+            button(leaving, "Stylize").click()
+            wait_for(lambda: re.search(r"Step \d+ of 500", page_text(leaving)), 120, what="the run under way")
+        closed = time.monotonic()  # the tab is gone; its run must stop and give its worker back
+        with chromium() as looking:
+
+            def free_workers() -> bool:
+                looking.get(url)
+                return bool(wait_for(lambda: "2 workers" in page_text(looking), 60, what="the backend line")) and (
+                    "2 workers, 2 free" in page_text(looking)
+                )
+
+            wait_for(free_workers, 60, interval=1.0, what="both workers free after the tab closed")
+        assert time.monotonic() - closed < 60
