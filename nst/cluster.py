@@ -180,6 +180,7 @@ class RayExecutor(Executor):
 
     def refresh(self) -> None:
         """Start a worker on every alive node (per GPU) that has none; forget workers whose node is gone."""
+        self.refused = []  # this refresh's refusals (each is logged)
         nodes = [node for node in ray.nodes() if node.get("Alive")]  # type: ignore[no-untyped-call]
         alive_ids = {node["NodeID"] for node in nodes}
         with self._lock:
@@ -255,6 +256,7 @@ class RayExecutor(Executor):
             self._lock.notify_all()
 
     def _lose(self, worker: _Worker) -> None:
+        ray.kill(worker.actor)  # if it is only unreachable, its CPUs are freed for a new worker
         with self._lock:
             worker.lost, worker.busy = True, False
             self._pool = [w for w in self._pool if w is not worker]
@@ -328,8 +330,10 @@ class _RayRun(Run):
         if latest is not None and latest.image is not None and latest.step < latest.total:
             job = dataclasses.replace(job, resume=Resume(latest.image, step=latest.step, total=latest.total))
         since = f"step {latest.step}" if latest is not None else "the start"
-        self._executor.refresh()
-        worker = self._executor._take(timeout=REPLACEMENT_SECONDS)
+        worker = self._executor._take(timeout=0)  # a free worker now, before asking the cluster for more
+        if worker is None:
+            self._executor.refresh()
+            worker = self._executor._take(timeout=REPLACEMENT_SECONDS)
         if worker is not None:
             self.notes.append(f"A worker was lost ({lost}); the run continued from {since} on {worker}.")
             self._launch(worker, job)
