@@ -30,7 +30,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -114,8 +114,31 @@ class StyleWorker:
         except NSTError as error:
             yield error_to_wire(error)
 
+    # max_concurrency 2: hello and warm answer while a run goes on (runs are one at a time: the pool sees to it).
+    def video(self, wire: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Make a chunk of a clip (:func:`nst.video.video_chunk`); yields its records, or one error."""
+        from nst.video import video_chunk  # noqa: PLC0415
 
-# max_concurrency 2: hello and warm answer while a run goes on (runs are one at a time: the pool sees to it).
+        if wire.get("version") != project_version():
+            yield error_to_wire(
+                ClusterError(f"this worker runs nst {project_version()}, the job comes from {wire.get('version')}")
+            )
+            return
+        context = ray.get_runtime_context()
+        try:
+            settings = Settings(**wire["settings"])
+            records = video_chunk(wire, extractor=local_extractor(settings), cache=self.cache)
+            try:
+                for record in records:
+                    yield record
+                    if context.is_canceled():
+                        return
+            finally:
+                records.close()  # type: ignore[attr-defined]
+        except NSTError as error:
+            yield error_to_wire(error)
+
+
 _Actor: Any = cast(Any, ray.remote)(max_concurrency=2, max_restarts=0)(StyleWorker)
 
 
@@ -272,6 +295,36 @@ class RayExecutor(Executor):
             raise ClusterError(f"no worker of the Ray cluster at {self.address} is free or alive")
         return _RayRun(self, worker, job)
 
+    def start_chunk(self, ticket: Ticket, wire: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
+        worker = self._take(timeout=0)
+        if worker is None:
+            self.refresh()
+            worker = self._take(timeout=REPLACEMENT_SECONDS)
+        if worker is None:
+            raise ClusterError(f"no worker of the Ray cluster at {self.address} is free or alive")
+        stream = worker.actor.video.remote({**wire, "version": project_version()})
+        ended = False
+        try:
+            for ref in stream:
+                try:
+                    item = ray.get(ref)
+                except RayError as error:
+                    ended = True
+                    self._lose(worker)
+                    raise ClusterError(
+                        f"{worker} was lost while it made frames {wire['first'] + 1}-{wire['stop']}: "
+                        f"{_first_line(error)}; the frames written before are kept"
+                    ) from None
+                if "error" in item:
+                    raise error_from_wire(item)
+                yield item
+            ended = True
+        finally:
+            if not ended and not _stop(stream):
+                self._lose(worker)  # it would not stop: replaced
+            if not worker.lost:
+                self._give_back(worker)
+
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, []
@@ -362,19 +415,11 @@ class _RayRun(Run):
         worker = self._worker
         if worker is None:
             return
-        ray.cancel(self._stream)
-        deadline = time.monotonic() + CANCEL_SECONDS
-        try:
-            for ref in self._stream:  # the worker ends the run after its current step
-                ray.get(ref, timeout=max(0.1, deadline - time.monotonic()))
-        except GetTimeoutError:
+        if not _stop(self._stream):
             log.warning("worker %s did not stop within %.0f s; it is replaced", worker, CANCEL_SECONDS)
-            ray.kill(worker.actor)
             self._executor._lose(worker)
             self._worker = None
             return
-        except RayError:
-            pass  # cancelled or died: either way the run is over
         self._finish()
 
 
@@ -398,6 +443,23 @@ def _probe(address: str, seconds: float = CONNECT_SECONDS) -> None:
             f"cannot reach the Ray cluster at {address} ({error.strerror or error}): is its head started "
             "(ray start --head), and is the port open to this machine?"
         ) from None
+
+
+def _stop(stream: Any) -> bool:
+    """Cancel a worker's stream and wait until it has ended (the worker checks after every step).
+
+    False when it did not end within ``CANCEL_SECONDS``.
+    """
+    ray.cancel(stream)
+    deadline = time.monotonic() + CANCEL_SECONDS
+    try:
+        for ref in stream:
+            ray.get(ref, timeout=max(0.1, deadline - time.monotonic()))
+    except GetTimeoutError:
+        return False
+    except RayError:
+        pass  # cancelled or died: either way it is over
+    return True
 
 
 def _first_line(error: BaseException) -> str:

@@ -24,6 +24,7 @@ whose version differs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -139,6 +140,28 @@ class Executor(ABC):
     def start(self, ticket: Ticket, job: Job) -> Run:
         """Start the job on a free worker; the ticket's turn must have come."""
 
+    @abstractmethod
+    def start_chunk(self, ticket: Ticket, wire: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
+        """Start a chunk of a video clip (:func:`nst.video.stylize_video_chunks`) on a free worker.
+
+        Yields the chunk's records as plain data; closing the generator stops the chunk.
+        """
+
+    def run_chunk(
+        self, wire: dict[str, Any], owner: str = "", stop: threading.Event | None = None
+    ) -> Generator[dict[str, Any], None, None]:
+        """Wait for a turn (or for ``stop``), then make the chunk and yield its records."""
+        ticket = self.join(owner)
+        try:
+            while self.wait(ticket, timeout=0.5) > 0:
+                if stop is not None and stop.is_set():
+                    return
+            self.queue.begin(ticket)
+            with contextlib.closing(self.start_chunk(ticket, wire)) as records:
+                yield from records
+        finally:
+            self.leave(ticket)
+
     @property
     @abstractmethod
     def workers(self) -> int:
@@ -198,6 +221,12 @@ class LocalExecutor(Executor):
 
     def start(self, ticket: Ticket, job: Job) -> Run:
         return _LocalRun(job, self.cache)
+
+    def start_chunk(self, ticket: Ticket, wire: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
+        from nst.video import video_chunk  # noqa: PLC0415  # nst.video builds on this module
+
+        settings = Settings(**wire["settings"])
+        yield from video_chunk(wire, extractor=local_extractor(settings), cache=self.cache)
 
 
 class _LocalRun(Run):

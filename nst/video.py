@@ -23,12 +23,19 @@ stays one pass over the clip, frame by frame, so it can be watched and stopped.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import itertools
+import math
 import os
+import queue
+import tempfile
+import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PIL import Image
@@ -42,6 +49,9 @@ from nst.limits import Limits
 from nst.settings import Settings
 from nst.targets import TargetCache, Temporal
 from nst.videoio import Clip, ClipWriter, probe, read_frames
+
+if TYPE_CHECKING:
+    from nst.executor import Executor
 
 
 @dataclass(frozen=True)
@@ -148,51 +158,92 @@ def stylize_video(
     cache = TargetCache(max_entries=4)  # the style's Gram matrices stay; frames' content features pass through
     writer = ClipWriter(output, clip.fps, size, audio_from=clip)
     pace = _Pace(settings.frame_iterations, size[0] * size[1])
-    previous_photo: Image.Image | None = None
-    previous: Image.Image | None = None
+    photos = (raw.resize(size, Image.Resampling.LANCZOS) for raw in read_frames(clip))
+    previous: tuple[Image.Image, Image.Image] | None = None
     try:
-        for index, raw in enumerate(read_frames(clip), start=1):
-            if index > frames:
+        for finished in done[:frames]:  # made by an earlier run
+            photo = next(photos, None)
+            if photo is None:
                 break
-            photo = raw.resize(size, Image.Resampling.LANCZOS)
-            if index <= len(done):  # made by an earlier run
-                writer.write(_sized(done[index - 1], size))
-                previous_photo, previous = photo, done[index - 1]
-                continue
-            frame_started = time.perf_counter()
-            if previous is None or previous_photo is None or settings.temporal_weight <= 0:
-                frame_settings, init, temporal, trusted = settings, None, None, None
-            else:
-                backward = optical_flow(photo, previous_photo)  # this frame -> the previous one
-                forward = optical_flow(previous_photo, photo)
-                init = warp(previous, backward)
-                mask = certainty(backward, forward)
-                trusted = float(mask.mean())
-                temporal = Temporal(init, Image.fromarray((mask * 255).astype(np.uint8), mode="L"))
-                frame_settings = settings.replace(iterations=settings.frame_iterations, scales=1, init="image")
-            result: Image.Image | None = None
-            run = transfer(photo, style_picture, frame_settings, extractor=extractor, init_image=init, cache=cache,
-                           temporal=temporal, preview_seconds=preview_seconds, preview_size=preview_size)  # fmt: skip
+            writer.write(_sized(finished, size))
+            previous = photo, finished
+        if len(done) < frames:
+            remaining = itertools.islice(photos, frames - len(done))
+            steps = stylise_frames(remaining, style_picture, settings, extractor=extractor, cache=cache,
+                                   previous=previous, first_index=len(done) + 1, preview_seconds=preview_seconds,
+                                   preview_size=preview_size)  # fmt: skip
             try:
-                last = frame_started
-                for step in run:
+                frame_started = last = time.perf_counter()
+                for item in steps:
                     now = time.perf_counter()
-                    pace.step(step, now - last)
+                    pace.step(item.step, now - last)
                     last = now
-                    if step.done and step.image is not None:  # written before it is handed out: a run
-                        result = step.image  # stopped at this yield keeps it
-                        writer.write(_sized(result, size))
-                    eta = step.eta + (frames - index) * pace.frame(later=settings.temporal_weight > 0)
-                    yield VideoProgress(index, frames, step, now - started, eta, writer.written, trusted)
+                    if item.step.done and item.step.image is not None:  # written before it is handed out:
+                        writer.write(_sized(item.step.image, size))  # a run stopped at this yield keeps it
+                    eta = item.step.eta + (frames - item.index) * pace.frame(later=settings.temporal_weight > 0)
+                    yield VideoProgress(item.index, frames, item.step, now - started, eta, writer.written, item.trusted)
+                    if item.step.done:
+                        pace.finished(item.follows, time.perf_counter() - frame_started)
+                        frame_started = last = time.perf_counter()
             finally:
-                run.close()
-            if result is None:  # the last step always brings a picture
-                raise SettingsError(f"frame {index} ended without a picture")
-            pace.finished(temporal is not None, time.perf_counter() - frame_started)
-            previous_photo, previous = photo, result
+                steps.close()
     finally:
         path = writer.close()
     return path
+
+
+@dataclass(frozen=True)
+class FrameStep:
+    """One step of one frame in :func:`stylise_frames`."""
+
+    index: int  # 1-based index of the frame in the clip
+    step: Progress
+    trusted: float | None  # share of the pixels where the flow is trusted (None: stylised on its own)
+    follows: bool  # started from the previous stylised frame
+
+
+def stylise_frames(
+    photos: Iterable[Image.Image],
+    style: Image.Image | list[Image.Image],
+    settings: Settings,
+    *,
+    extractor: FeatureExtractor,
+    cache: TargetCache,
+    previous: tuple[Image.Image, Image.Image] | None = None,
+    first_index: int = 1,
+    preview_seconds: float | None = None,
+    preview_size: int | None = None,
+) -> Generator[FrameStep, None, None]:
+    """The loop over frames (photo frames at the working size): every step of every frame.
+
+    ``previous`` is (photo, stylised picture) of the frame before the first one given, when
+    there is one (a resumed run); otherwise the first frame is stylised like a picture.
+    """
+    previous_photo, previous_result = previous if previous is not None else (None, None)
+    for index, photo in enumerate(photos, start=first_index):
+        if previous_result is None or previous_photo is None or settings.temporal_weight <= 0:
+            frame_settings, init, temporal, trusted = settings, None, None, None
+        else:
+            backward = optical_flow(photo, previous_photo)  # this frame -> the previous one
+            forward = optical_flow(previous_photo, photo)
+            init = warp(previous_result, backward)
+            mask = certainty(backward, forward)
+            trusted = float(mask.mean())
+            temporal = Temporal(init, Image.fromarray((mask * 255).astype(np.uint8), mode="L"))
+            frame_settings = settings.replace(iterations=settings.frame_iterations, scales=1, init="image")
+        result: Image.Image | None = None
+        run = transfer(photo, style, frame_settings, extractor=extractor, init_image=init, cache=cache,
+                       temporal=temporal, preview_seconds=preview_seconds, preview_size=preview_size)  # fmt: skip
+        try:
+            for step in run:
+                if step.done:
+                    result = step.image
+                yield FrameStep(index, step, trusted, temporal is not None)
+        finally:
+            run.close()
+        if result is None:  # the last step always brings a picture
+            raise SettingsError(f"frame {index} ended without a picture")
+        previous_photo, previous_result = photo, result
 
 
 def _sized(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -229,3 +280,174 @@ class _Pace:
         if later:
             return self.full_size_step * self.frame_iterations
         return sum(self.firsts) / len(self.firsts) if self.firsts else 0.0
+
+
+# -- a clip in chunks on several workers (a Ray cluster: nst.cluster)
+
+OVERLAP = 6  # frames that two neighbouring chunks both make (1/4 s at 24 fps); the output cross-fades between them
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Frames ``first`` (0-based) up to ``stop`` (exclusive) of a clip, made by one worker."""
+
+    first: int
+    stop: int
+
+
+def plan_chunks(frames: int, workers: int, overlap: int = OVERLAP) -> list[Chunk]:
+    """Split ``frames`` into one chunk per worker, neighbours sharing ``overlap`` frames.
+
+    Every chunk is longer than twice the overlap, so no frame is in three chunks; a clip too
+    short for that gets fewer chunks than workers.
+
+    Examples:
+        >>> plan_chunks(20, 2, 4)
+        [Chunk(first=0, stop=12), Chunk(first=8, stop=20)]
+        >>> plan_chunks(8, 4, 4)
+        [Chunk(first=0, stop=8)]
+    """
+    count = max(1, min(workers, (frames - overlap) // (overlap + 1)))
+    if count == 1:
+        return [Chunk(0, frames)]
+    length = math.ceil((frames + (count - 1) * overlap) / count)
+    firsts = [k * (length - overlap) for k in range(count)]
+    return [Chunk(first, min(frames, first + length) if k < count - 1 else frames) for k, first in enumerate(firsts)]
+
+
+def video_chunk(wire: dict[str, Any], *, extractor: FeatureExtractor, cache: TargetCache) -> Iterator[dict[str, Any]]:
+    """Make one chunk of a clip (see :func:`stylize_video_chunks`), on a worker: its records as plain data."""
+    from nst.executor import progress_to_wire  # noqa: PLC0415  # nst.executor imports this module lazily
+
+    settings = Settings(**wire["settings"])
+    styles = [load_image(data, name="the style picture") for data in wire["styles"]]
+    size = (int(wire["size"][0]), int(wire["size"][1]))
+    with tempfile.TemporaryDirectory(prefix="nst-chunk-") as folder:
+        path = Path(folder) / f"clip{wire['suffix']}"
+        path.write_bytes(wire["clip"])
+        raws = itertools.islice(read_frames(probe(path)), wire["first"], wire["stop"])
+        photos = (raw.resize(size, Image.Resampling.LANCZOS) for raw in raws)
+        steps = stylise_frames(photos, styles if wire["blend"] else styles[0], settings, extractor=extractor,
+                               cache=cache, first_index=wire["first"] + 1, preview_seconds=wire["preview_seconds"],
+                               preview_size=wire["preview_size"])  # fmt: skip
+        try:
+            for item in steps:
+                yield {"frame": item.index, "trusted": item.trusted, "progress": progress_to_wire(item.step)}
+        finally:
+            steps.close()
+
+
+def stylize_video_chunks(
+    executor: Executor,
+    source: str | os.PathLike[str],
+    style: ImageSource | Sequence[ImageSource],
+    output: str | os.PathLike[str],
+    settings: Settings | None = None,
+    *,
+    max_frames: int | None = None,
+    limits: Limits | None = None,
+    app: bool = False,
+    overlap: int = OVERLAP,
+    preview_seconds: float | None = None,
+    preview_size: int | None = None,
+) -> Generator[VideoProgress, None, Path | None]:
+    """:func:`stylize_video` with the clip split into chunks made at once by the executor's workers.
+
+    Each worker gets the clip's file and its range of frames (:func:`plan_chunks`); its first
+    frame is stylised like a picture, the rest follow it as in :func:`stylize_video`. Where
+    two chunks overlap, the output cross-fades linearly from the earlier chunk's frames to
+    the later one's, so the later chunk's own start never shows as a jump. Frames are
+    written in order as soon as they are final; finished frames that must wait for an
+    earlier chunk wait on disk, not in memory. Records of different chunks interleave.
+    Closing the generator stops every chunk within a step and finishes the file with the
+    frames written so far.
+
+    Raises:
+        VideoError: the clip cannot be read or is over the limits.
+        NSTError: a chunk failed (the frames written before are kept).
+    """
+    from nst.executor import picture_bytes, progress_from_wire  # noqa: PLC0415
+
+    settings = settings or Settings()
+    limits = limits or Limits.from_env()
+    started = time.perf_counter()
+    clip = probe(source)
+    frames = check_clip(clip, limits, max_frames, app=app)
+    size = frame_size(clip.size, settings.output_size)
+    blend = isinstance(style, (list, tuple))
+    given = cast(Sequence[ImageSource], style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
+    styles = [picture_bytes(s) for s in given]
+    for data in styles:
+        load_image(data, name="the style picture")  # refused here, before any worker starts
+    chunks = plan_chunks(frames, executor.workers, overlap)
+    data = Path(source).read_bytes()
+    events: queue.SimpleQueue[tuple[int, dict[str, Any] | BaseException | None]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def serve(number: int, chunk: Chunk) -> None:
+        wire = {"clip": data, "suffix": Path(source).suffix.lower(), "first": chunk.first, "stop": chunk.stop,
+                "size": size, "styles": styles, "blend": blend, "settings": dataclasses.asdict(settings),
+                "preview_seconds": preview_seconds, "preview_size": preview_size}  # fmt: skip
+        try:
+            with contextlib.closing(executor.run_chunk(wire, owner="video", stop=stop)) as records:
+                for record in records:
+                    events.put((number, record))
+                    if stop.is_set():
+                        return
+        except BaseException as error:  # noqa: BLE001  # handed to the caller's thread, raised there
+            events.put((number, error))
+        finally:
+            events.put((number, None))
+
+    threads = [threading.Thread(target=serve, args=(k, c), daemon=True) for k, c in enumerate(chunks)]
+    writer = ClipWriter(output, clip.fps, size, audio_from=clip)
+    spill = tempfile.TemporaryDirectory(prefix="nst-frames-")
+    made: dict[tuple[int, int], Path] = {}  # (chunk, 0-based frame) -> its finished picture, on disk
+
+    def flush() -> None:
+        """Write every frame, in order, whose chunks have all made it (cross-faded in an overlap)."""
+        while writer.written < frames:
+            index = writer.written
+            owners = [k for k, chunk in enumerate(chunks) if chunk.first <= index < chunk.stop]
+            if not all((k, index) in made for k in owners):
+                return
+            pictures = [Image.open(made.pop((k, index))).convert("RGB") for k in owners]
+            picture = pictures[0]
+            if len(pictures) == 2:
+                later = chunks[owners[1]]
+                span = chunks[owners[0]].stop - later.first
+                picture = Image.blend(pictures[0], pictures[1], (index - later.first + 1) / (span + 1))
+            writer.write(_sized(picture, size))
+
+    finished = 0
+    try:
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        while running:
+            number, record = events.get()
+            if record is None:
+                running -= 1
+                continue
+            if isinstance(record, BaseException):
+                raise record
+            progress = progress_from_wire(record["progress"])
+            index = record["frame"] - 1
+            if progress.done and progress.image is not None:
+                made[(number, index)] = Path(spill.name) / f"{number}-{index}.png"
+                progress.image.save(made[(number, index)], compress_level=1)
+                finished += 1
+                flush()
+            now = time.perf_counter()
+            total = sum(chunk.stop - chunk.first for chunk in chunks)
+            eta = (now - started) / finished * (total - finished) / len(chunks) if finished else progress.eta
+            yield VideoProgress(record["frame"], frames, progress, now - started, eta, writer.written,
+                                record["trusted"])  # fmt: skip
+    finally:
+        stop.set()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
+        spill.cleanup()
+        path = writer.close()
+    return path

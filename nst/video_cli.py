@@ -12,11 +12,26 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nst.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, _add_settings, _clock, _fail, settings_given
+from nst.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _add_settings,
+    _clock,
+    _fail,
+    add_cluster_option,
+    open_executor,
+    settings_given,
+)
 from nst.errors import DivergedError, NSTError
 from nst.settings import Settings
 from nst.videoio import OUTPUTS
+
+if TYPE_CHECKING:
+    from nst.executor import Executor
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-frames", type=int, metavar="N", help="stylise only the first N frames")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    add_cluster_option(parser)
     _add_settings(parser, video=True)
     return parser
 
@@ -47,26 +63,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise NSTError("--max-frames must be at least 1")
         if output.suffix.lower() not in OUTPUTS:
             raise NSTError(f"cannot tell the format of {output}; end its name in {', '.join(OUTPUTS)}")
+        executor = open_executor(args.cluster, quiet=args.quiet) if args.cluster else None
     except NSTError as error:
         return _fail(str(error), EXIT_USAGE)
-    return _run(args.clip, args.style, output, settings.replace(preview_every=0), args.max_frames, quiet=args.quiet)
+    try:
+        return _run(args.clip, args.style, output, settings.replace(preview_every=0), args.max_frames,
+                    executor=executor, quiet=args.quiet)  # fmt: skip
+    finally:
+        if executor is not None:
+            executor.close()
 
 
-def _run(clip: str, style: str, output: Path, settings: Settings, max_frames: int | None, *, quiet: bool) -> int:
+def _run(
+    clip: str,
+    style: str,
+    output: Path,
+    settings: Settings,
+    max_frames: int | None,
+    *,
+    executor: Executor | None = None,
+    quiet: bool,
+) -> int:
     from tqdm import tqdm  # imported late: --help stays fast
 
-    from nst.video import stylize_video
+    from nst.video import plan_chunks, stylize_video, stylize_video_chunks
 
     bar_format = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]"
     bar = tqdm(total=0, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
-    run = stylize_video(clip, style, output, settings, max_frames=max_frames)
+    if executor is None:
+        run = stylize_video(clip, style, output, settings, max_frames=max_frames)
+    else:  # one chunk of the clip per worker, all at once
+        run = stylize_video_chunks(executor, clip, style, output, settings, max_frames=max_frames)
     try:
         for progress in run:
             if not bar.total:  # the clip's length is known once the first step is made
                 later = settings.frame_iterations if settings.temporal_weight > 0 else settings.iterations
-                bar.total = settings.iterations + (progress.frames - 1) * later
+                chunks = plan_chunks(progress.frames, executor.workers) if executor is not None else None
+                lengths = [c.stop - c.first for c in chunks] if chunks else [progress.frames]
+                bar.total = sum(settings.iterations + (length - 1) * later for length in lengths)
             bar.set_postfix_str(
-                f"frame {progress.frame}/{progress.frames}, ETA {_clock(progress.eta)}, "
+                f"frame {progress.frame}/{progress.frames}, {progress.written} written, ETA {_clock(progress.eta)}, "
                 f"style={progress.step.style_loss:.3g}, temporal={progress.step.losses.get('temporal', 0.0):.3g}",
                 refresh=False,
             )

@@ -26,6 +26,8 @@ from nst.batch import plan_batch, run_batch
 from nst.cluster import RayExecutor
 from nst.executor import Job, LocalExecutor, project_version
 from nst.settings import Settings
+from nst.video import Chunk, plan_chunks, stylize_video_chunks
+from nst.videoio import probe
 from tests.conftest import make_content, make_style
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,6 +177,44 @@ def test_batch_on_the_cluster_makes_the_same_pictures_as_here(executor, tmp_path
         assert ours.shape == theirs.shape and np.array_equal(ours, theirs), made.name
     again = [event.kind for event in run_batch(plan_batch(contents, styles, there), TINY, executor=executor)]
     assert again == ["skipped"] * 6
+
+
+def test_a_clip_in_chunks_on_two_workers_has_every_frame_the_audio_and_no_seam(executor, tmp_path) -> None:
+    from tests.test_video import SHIFT, decoded, flicker, sliding_frames, write_clip
+
+    clip = write_clip(tmp_path / "pan.mp4", sliding_frames(20, (96, 64)), fps=12, audio=True)
+    style = make_style(64, 64, seed=3)
+    settings = Settings(output_size=96, iterations=30, frame_iterations=15, precision="float32", seed=1)
+    assert plan_chunks(20, 2) == [Chunk(0, 13), Chunk(7, 20)]  # 6 frames in both
+    firsts, order = set(), []
+    out = _whole(stylize_video_chunks(executor, clip, style, tmp_path / "out.mp4", settings), firsts, order)
+    assert firsts == {1, 8}  # both chunks, each from its own first frame
+    assert order.index(8) < order.index(7)  # at once: the second chunk began before the first reached frame 7
+    made = probe(out)
+    assert made.frames == 20 and made.fps == 12 and made.audio
+    frames = decoded(out)
+    steps = [np.abs(b[:, :-SHIFT] - a[:, SHIFT:]).mean() for a, b in zip(frames[:-1], frames[1:], strict=True)]
+    # Every frame on its own (the first 8), for scale: textures jump by about 40 levels a frame.
+    alone = settings.replace(temporal_weight=0)
+    jumpy = flicker(
+        decoded(_whole(stylize_video_chunks(executor, clip, style, tmp_path / "j.mp4", alone, max_frames=8)))
+    )
+    seam = max(steps[6:13])  # the pairs into, across and out of the cross-faded frames 8 to 13
+    assert seam < 0.3 * jumpy, (steps, jumpy)  # the second chunk's start does not show as a jump
+    assert flicker(frames) < 0.3 * jumpy, (steps, jumpy)
+
+
+def _whole(run, firsts: set | None = None, order: list | None = None):
+    """Run a video generator to its end; returns its output's path."""
+    try:
+        while True:
+            progress = next(run)
+            if order is not None and firsts is not None:
+                order.append(progress.frame)
+                if progress.certain is None:
+                    firsts.add(progress.frame)  # a frame stylised on its own: the start of a chunk
+    except StopIteration as stop:
+        return stop.value
 
 
 def test_a_worker_lost_mid_run_hands_the_run_to_another_from_its_latest_picture(cluster, executor) -> None:
