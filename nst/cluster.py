@@ -302,28 +302,51 @@ class RayExecutor(Executor):
             worker = self._take(timeout=REPLACEMENT_SECONDS)
         if worker is None:
             raise ClusterError(f"no worker of the Ray cluster at {self.address} is free or alive")
-        stream = worker.actor.video.remote({**wire, "version": project_version()})
-        ended = False
-        try:
-            for ref in stream:
-                try:
-                    item = ray.get(ref)
-                except RayError as error:
+        wire = {**wire, "version": project_version()}
+        while True:  # until the chunk is done; again on another worker after a loss
+            stream = worker.actor.video.remote(wire)
+            ended = lost = False
+            try:
+                for ref in stream:
+                    try:
+                        item = ray.get(ref)
+                    except RayError as error:
+                        ended = lost = True
+                        self._lose(worker)
+                        log.warning("%s lost during frames %d-%d: %s", worker, wire["first"] + 1, wire["stop"],
+                                    _first_line(error))  # fmt: skip
+                        break
+                    if "error" in item:
+                        raise error_from_wire(item)
+                    if item["progress"]["step"] >= item["progress"]["total"]:  # a finished frame: go on after it
+                        wire = {**wire, "first": item["frame"], "previous": item["progress"]["image"]}
+                    yield {**item, "node": worker.node}
+                else:
                     ended = True
-                    self._lose(worker)
-                    raise ClusterError(
-                        f"{worker} was lost while it made frames {wire['first'] + 1}-{wire['stop']}: "
-                        f"{_first_line(error)}; the frames written before are kept"
-                    ) from None
-                if "error" in item:
-                    raise error_from_wire(item)
-                yield item
-            ended = True
-        finally:
-            if not ended and not _stop(stream):
-                self._lose(worker)  # it would not stop: replaced
-            if not worker.lost:
-                self._give_back(worker)
+            finally:
+                if not ended and not _stop(stream):
+                    self._lose(worker)  # it would not stop: replaced
+                if not worker.lost:
+                    self._give_back(worker)
+            if not lost or wire["first"] >= wire["stop"]:
+                return
+            lost_worker, worker = worker, self._replacement()
+            if worker is None:
+                raise ClusterError(
+                    f"{lost_worker} was lost while it made frames up to {wire['stop']} and no worker is left; "
+                    "the frames written before are kept"
+                )
+            yield {"note": f"A worker was lost ({lost_worker}); frames {wire['first'] + 1}-{wire['stop']} "
+                   f"went on on {worker}, from the frame before."}  # fmt: skip
+
+    def _replacement(self) -> _Worker | None:
+        """Another worker for a chunk whose worker was lost: a free one, else the next to be free."""
+        worker = self._take(timeout=0)
+        if worker is None:
+            self.refresh()
+        while worker is None and self.workers:
+            worker = self._take(timeout=REPLACEMENT_SECONDS)  # the other chunks end, one by one
+        return worker
 
     def close(self) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import logging
 import math
 import os
 import queue
@@ -49,6 +50,8 @@ from nst.limits import Limits
 from nst.settings import Settings
 from nst.targets import TargetCache, Temporal
 from nst.videoio import Clip, ClipWriter, probe, read_frames
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from nst.executor import Executor
@@ -325,11 +328,16 @@ def video_chunk(wire: dict[str, Any], *, extractor: FeatureExtractor, cache: Tar
     with tempfile.TemporaryDirectory(prefix="nst-chunk-") as folder:
         path = Path(folder) / f"clip{wire['suffix']}"
         path.write_bytes(wire["clip"])
-        raws = itertools.islice(read_frames(probe(path)), wire["first"], wire["stop"])
+        # A chunk going on after a lost worker gets the frame before its first, as stylised then.
+        before = wire.get("previous")
+        raws = itertools.islice(read_frames(probe(path)), wire["first"] - (before is not None), wire["stop"])
         photos = (raw.resize(size, Image.Resampling.LANCZOS) for raw in raws)
+        previous = None
+        if before is not None:
+            previous = next(photos), load_image(before).resize(size, Image.Resampling.LANCZOS)
         steps = stylise_frames(photos, styles if wire["blend"] else styles[0], settings, extractor=extractor,
-                               cache=cache, first_index=wire["first"] + 1, preview_seconds=wire["preview_seconds"],
-                               preview_size=wire["preview_size"])  # fmt: skip
+                               cache=cache, previous=previous, first_index=wire["first"] + 1,
+                               preview_seconds=wire["preview_seconds"], preview_size=wire["preview_size"])  # fmt: skip
         try:
             for item in steps:
                 yield {"frame": item.index, "trusted": item.trusted, "progress": progress_to_wire(item.step)}
@@ -431,6 +439,9 @@ def stylize_video_chunks(
                 continue
             if isinstance(record, BaseException):
                 raise record
+            if "note" in record:  # a worker was lost and its chunk went on elsewhere
+                log.warning("%s", record["note"])
+                continue
             progress = progress_from_wire(record["progress"])
             index = record["frame"] - 1
             if progress.done and progress.image is not None:

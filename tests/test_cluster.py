@@ -6,6 +6,7 @@ holds one nst worker. Pictures are tiny and runs short; every wait is bounded.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -240,3 +241,37 @@ def test_a_worker_lost_mid_run_hands_the_run_to_another_from_its_latest_picture(
     finally:
         executor.leave(ticket)
     assert executor.workers == 1
+
+
+def test_a_chunk_whose_worker_is_lost_goes_on_elsewhere_from_its_last_frame(cluster, executor, tmp_path) -> None:
+    # After the test above: a fresh node joins, so two workers serve again.
+    from nst.executor import from_png, picture_bytes
+    from tests.test_video import SHIFT, sliding_frames, write_clip
+
+    cluster.add_node(num_cpus=1, env_vars=_node_env(ROOT))
+    cluster.wait_for_nodes()
+    executor.refresh()
+    assert executor.workers == 2
+    clip = write_clip(tmp_path / "pan.mp4", sliding_frames(10, (96, 64)), fps=12)
+    settings = Settings(output_size=96, iterations=30, frame_iterations=15, precision="float32", seed=1)
+    wire = {"clip": clip.read_bytes(), "suffix": ".mp4", "first": 0, "stop": 10, "size": (96, 64),
+            "styles": [picture_bytes(make_style(64, 64, seed=3))], "blend": False,
+            "settings": dataclasses.asdict(settings), "preview_seconds": None, "preview_size": None}  # fmt: skip
+    made: dict[int, np.ndarray] = {}
+    nodes, notes, trusted = [], [], {}
+    for record in executor.run_chunk(wire):
+        if "note" in record:
+            notes.append(record["note"])
+            continue
+        nodes.append(record["node"])
+        trusted[record["frame"]] = record["trusted"]
+        if record["progress"]["step"] == record["progress"]["total"]:
+            made[record["frame"]] = np.asarray(from_png(record["progress"]["image"]), dtype=np.float32)
+            if record["frame"] == 3 and len(notes) == 0:
+                cluster.remove_node(next(n for n in cluster.worker_nodes if n.node_id == record["node"]))
+    assert len(notes) == 1 and "A worker was lost" in notes[0] and "frames 4-10 went on" in notes[0], notes
+    assert len(set(nodes)) == 2 and sorted(made) == list(range(1, 11))
+    assert trusted[4] is not None  # frame 4 followed frame 3 along the flow: not stylised on its own
+    frames = [made[index] for index in range(1, 11)]
+    steps = [np.abs(b[:, :-SHIFT] - a[:, SHIFT:]).mean() for a, b in zip(frames[:-1], frames[1:], strict=True)]
+    assert steps[2] < 2.5 * float(np.median(steps)), steps  # frame 3 to 4, across the change of worker
