@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import threading
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from PIL import Image
 
 from nst.engine import Progress, extractor_for, transfer
 from nst.errors import NSTError, SettingsError
-from nst.executor import Executor, Job
+from nst.executor import Executor, Job, run_many
 from nst.features import FeatureExtractor
 from nst.images import save_picture
 from nst.settings import Settings
@@ -161,8 +159,13 @@ def _make(index: int, pair: Pair, settings: Settings, steps: Iterator[Progress])
     if latest is None:
         yield BatchEvent(index, pair, "failed", message="the run ended without a picture")
         return
+    yield from _write(index, pair, settings, latest)
+
+
+def _write(index: int, pair: Pair, settings: Settings, picture: Image.Image) -> Iterator[BatchEvent]:
+    """The pair's output written beside its place and moved there: a killed batch leaves no half picture."""
     part = pair.output.with_name(f".{pair.output.stem}.part{pair.output.suffix}")
-    save_picture(latest, part, dpi=settings.dpi)
+    save_picture(picture, part, dpi=settings.dpi)
     os.replace(part, pair.output)
     yield BatchEvent(index, pair, "done")
 
@@ -170,46 +173,24 @@ def _make(index: int, pair: Pair, settings: Settings, steps: Iterator[Progress])
 def _in_parallel(
     todo: list[tuple[int, Pair]], settings: Settings, executor: Executor
 ) -> Generator[BatchEvent, None, None]:
-    """One thread per worker, each taking the next pair; their events come back through one queue."""
-    waiting = queue.SimpleQueue[tuple[int, Pair]]()
-    for item in todo:
-        waiting.put(item)
-    events = queue.SimpleQueue[BatchEvent | None]()  # None: a thread has ended
-    stop = threading.Event()
-
-    def serve() -> None:
-        try:
-            while not stop.is_set():
-                try:
-                    index, pair = waiting.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    with contextlib.closing(_make(index, pair, settings, executor.run(_job(pair, settings)))) as made:
-                        for event in made:
-                            events.put(event)
-                            if stop.is_set():
-                                return  # closing _make stops the run within a step
-                except Exception as error:  # noqa: BLE001  # the pair's failure; the batch goes on
-                    events.put(BatchEvent(index, pair, "failed", message=f"{type(error).__name__}: {error}"))
-        finally:
-            events.put(None)
-
-    threads = [threading.Thread(target=serve, daemon=True) for _ in range(min(executor.workers, len(todo)))]
-    for thread in threads:
-        thread.start()
-    running = len(threads)
-    try:
-        while running:
-            event = events.get()
-            if event is None:
-                running -= 1
-            else:
-                yield event
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
+    """As many pairs at once as the executor has workers; each output written when its run ends."""
+    ended: set[int] = set()
+    with contextlib.closing(
+        run_many(executor, [_job(pair, settings) for _, pair in todo], parallel=executor.workers)
+    ) as records:
+        for number, record in records:
+            index, pair = todo[number]
+            if isinstance(record, NSTError):
+                ended.add(number)
+                yield BatchEvent(index, pair, "failed", message=str(record))
+                continue
+            yield BatchEvent(index, pair, "step", record)
+            if record.done and record.image is not None:
+                ended.add(number)
+                yield from _write(index, pair, settings, record.image)
+    for number, (index, pair) in enumerate(todo):
+        if number not in ended:
+            yield BatchEvent(index, pair, "failed", message="the run ended without a picture")
 
 
 def _names(paths: list[Path]) -> dict[Path, str]:

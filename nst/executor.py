@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import queue
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -205,6 +206,57 @@ class Executor(ABC):
                 run.cancel()
         finally:
             self.leave(ticket)
+
+
+def run_many(
+    executor: Executor, jobs: Sequence[Job], *, parallel: int, owner: str = ""
+) -> Generator[tuple[int, Progress | NSTError], None, None]:
+    """Run the jobs, ``parallel`` at a time (one thread each, every run through the executor's
+    queue), and yield ``(index, record)`` as the records come: a job's records in order,
+    different jobs' interleaved. A job that fails yields ``(index, error)`` once and the rest
+    go on. Closing the generator stops every run within a step.
+    """
+    waiting: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index in range(len(jobs)):
+        waiting.put(index)
+    records: queue.SimpleQueue[tuple[int, Progress | NSTError] | None] = queue.SimpleQueue()  # None: a thread ended
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    index = waiting.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    with contextlib.closing(executor.run(jobs[index], owner)) as steps:
+                        for progress in steps:
+                            records.put((index, progress))
+                            if stop.is_set():
+                                return  # closing the run stops it within a step
+                except NSTError as error:
+                    records.put((index, error))
+                except Exception as error:  # noqa: BLE001  # the job's failure, in words; the rest go on
+                    records.put((index, NSTError(f"{type(error).__name__}: {error}")))
+        finally:
+            records.put(None)
+
+    threads = [threading.Thread(target=serve, daemon=True) for _ in range(max(1, min(parallel, len(jobs))))]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = records.get()
+            if item is None:
+                running -= 1
+            else:
+                yield item
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
 
 
 class LocalExecutor(Executor):

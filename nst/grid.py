@@ -11,10 +11,13 @@ this project's losses are relative errors, so the ratios here are 3 ... 3000.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from nst.engine import Progress, transfer
+from nst.errors import NSTError
+from nst.executor import Executor, Job, run_many
 from nst.features import FeatureExtractor
 from nst.images import ImageSource
 from nst.settings import Settings
@@ -88,3 +91,26 @@ def ratio_grid(
                 yield GridStep(cell, number, len(plan), progress)
         finally:
             run.close()
+
+
+def ratio_grid_on(
+    executor: Executor,
+    content: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
+    base: Settings | None = None,
+    *,
+    size: int = 96,
+    steps: int = 40,
+    ratios: Sequence[float] = RATIOS,
+    parallel: int = 1,
+    owner: str = "",
+) -> Generator[GridStep, None, None]:
+    """:func:`ratio_grid` with its cells run ``parallel`` at a time through an executor (a
+    cluster's workers); the cells' steps come interleaved, each cell's in order."""
+    plan = cells(base, size=size, steps=steps, ratios=ratios)
+    jobs = [Job(content, style, cell.settings) for cell in plan]
+    with contextlib.closing(run_many(executor, jobs, parallel=parallel, owner=owner)) as records:
+        for index, record in records:
+            if isinstance(record, NSTError):
+                raise record
+            yield GridStep(plan[index], index + 1, len(plan), record)

@@ -6,9 +6,12 @@ import os
 import re
 import time
 
+import numpy as np
 import pytest
 import ray
+import torch
 
+import nst
 from tests.browser import button, chromium, page_text, streamlit_server, wait_for
 from tests.test_app import small_app, stylize
 from tests.test_browser import HAVE_BROWSER, pictures, upload  # noqa: F401  # pictures: a fixture
@@ -39,6 +42,21 @@ def test_the_app_runs_on_the_cluster_and_says_so(cluster, monkeypatch) -> None:
         captions = " ".join(caption.value for caption in app.caption)
         assert re.search(r"Run 1 on worker \d on \S+ \(cpu, 1 thread\)", captions), captions
         assert [b.label for b in app.get("download_button")][0].startswith("Download PNG (128×")
+        # The alpha/beta grid's cells run on the cluster too, and make what this machine makes.
+        app.select_slider(key="grid_size").set_value(64)
+        app.slider(key="grid_steps").set_value(10)
+        app.button(key="grid_start").click().run()
+        assert not app.exception and not app.error
+        grid = app.session_state.session.grid
+        assert len(grid.cells) == 20
+        cell, picture = grid.cells[2, 3]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as many as a worker has: the same order of sums, the same pixels
+        try:
+            here = [p for p in nst.transfer(grid.content.image, grid.style.images, cell.settings)][-1].image
+        finally:
+            torch.set_num_threads(threads)
+        assert np.array_equal(np.asarray(here), np.asarray(picture))
     finally:
         chosen = backend()
         if chosen.executor is not None:
