@@ -24,13 +24,14 @@ The only module that imports ``ray`` (``pip install -r requirements-cluster.txt`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -95,30 +96,30 @@ class StyleWorker:
 
     def run(self, wire: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Run a job (:func:`nst.executor.job_to_wire`); yields every step's record, or one error."""
-        if wire.get("version") != project_version():
-            yield error_to_wire(
-                ClusterError(f"this worker runs nst {project_version()}, the job comes from {wire.get('version')}")
-            )
-            return
-        context = ray.get_runtime_context()
-        try:
-            job = job_from_wire(wire)
-            steps = _LocalRun(job, self.cache)
+
+        def records() -> Generator[dict[str, Any], None, None]:
+            steps = _LocalRun(job_from_wire(wire), self.cache)
             try:
                 for progress in steps:
                     yield {"progress": progress_to_wire(progress)}
-                    if context.is_canceled():
-                        return
             finally:
                 steps.cancel()
-        except NSTError as error:
-            yield error_to_wire(error)
 
-    # max_concurrency 2: hello and warm answer while a run goes on (runs are one at a time: the pool sees to it).
+        yield from self._serve(wire, records)
+
     def video(self, wire: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Make a chunk of a clip (:func:`nst.video.video_chunk`); yields its records, or one error."""
         from nst.video import video_chunk  # noqa: PLC0415
 
+        def records() -> Generator[dict[str, Any], None, None]:
+            return video_chunk(wire, extractor=local_extractor(Settings(**wire["settings"])), cache=self.cache)
+
+        yield from self._serve(wire, records)
+
+    def _serve(
+        self, wire: dict[str, Any], records: Callable[[], Generator[dict[str, Any], None, None]]
+    ) -> Iterator[dict[str, Any]]:
+        """The records of a job from this project's version, until the caller cancels; an error as a record."""
         if wire.get("version") != project_version():
             yield error_to_wire(
                 ClusterError(f"this worker runs nst {project_version()}, the job comes from {wire.get('version')}")
@@ -126,19 +127,16 @@ class StyleWorker:
             return
         context = ray.get_runtime_context()
         try:
-            settings = Settings(**wire["settings"])
-            records = video_chunk(wire, extractor=local_extractor(settings), cache=self.cache)
-            try:
-                for record in records:
+            with contextlib.closing(records()) as stream:
+                for record in stream:
                     yield record
-                    if context.is_canceled():
+                    if context.is_canceled():  # ray.cancel() on the stream: Stop
                         return
-            finally:
-                records.close()  # type: ignore[attr-defined]
         except NSTError as error:
             yield error_to_wire(error)
 
 
+# max_concurrency 2: hello and warm answer while a run goes on (runs are one at a time: the pool sees to it).
 _Actor: Any = cast(Any, ray.remote)(max_concurrency=2, max_restarts=0)(StyleWorker)
 
 

@@ -33,7 +33,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -318,7 +318,9 @@ def plan_chunks(frames: int, workers: int, overlap: int = OVERLAP) -> list[Chunk
     return [Chunk(first, min(frames, first + length) if k < count - 1 else frames) for k, first in enumerate(firsts)]
 
 
-def video_chunk(wire: dict[str, Any], *, extractor: FeatureExtractor, cache: TargetCache) -> Iterator[dict[str, Any]]:
+def video_chunk(
+    wire: dict[str, Any], *, extractor: FeatureExtractor, cache: TargetCache
+) -> Generator[dict[str, Any], None, None]:
     """Make one chunk of a clip (see :func:`stylize_video_chunks`), on a worker: its records as plain data."""
     from nst.executor import progress_to_wire  # noqa: PLC0415  # nst.executor imports this module lazily
 

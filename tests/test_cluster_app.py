@@ -8,26 +8,16 @@ import time
 
 import numpy as np
 import pytest
-import ray
 import torch
 
 import nst
 from tests.browser import button, chromium, page_text, streamlit_server, wait_for
 from tests.test_app import small_app, stylize
 from tests.test_browser import HAVE_BROWSER, pictures, upload  # noqa: F401  # pictures: a fixture
-from tests.test_cluster import _cluster
+from tests.test_cluster import cluster  # noqa: F401  # a fixture: a cluster of two worker nodes for this module
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    started = _cluster(2)
-    yield started
-    if ray.is_initialized():
-        ray.shutdown()
-    started.shutdown()
-
-
-def test_the_app_runs_on_the_cluster_and_says_so(cluster, monkeypatch) -> None:
+def test_the_app_runs_on_the_cluster_and_says_so(cluster, monkeypatch) -> None:  # noqa: F811
     from webapp.resources import backend
 
     monkeypatch.setenv("NST_CLUSTER", cluster.address)
