@@ -163,10 +163,11 @@ class RayExecutor(Executor):
         self.name = f"Ray cluster ({address})"
         self.address = address
         self.fallback_local = fallback_local
-        self.refused: list[str] = []  # workers stopped because they run other code, in words
+        self.refused: list[str] = []  # the last refresh's workers that could not serve, in words
         self._warm = warm
         self._pool: list[_Worker] = []
         self._started = 0
+        self._other_code: set[str] = set()  # nodes whose worker ran other code: not asked again
         self._lock = threading.Condition()
         self._owns_connection = False
         if not ray.is_initialized():
@@ -212,7 +213,7 @@ class RayExecutor(Executor):
             served = {worker.node for worker in self._pool if not worker.lost}
         started = []
         for node in nodes:
-            if node["NodeID"] in served:
+            if node["NodeID"] in served or node["NodeID"] in self._other_code:
                 continue
             resources = node.get("Resources", {})
             gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
@@ -242,6 +243,7 @@ class RayExecutor(Executor):
                     f"the worker on {facts['host']} runs nst {facts['version']}, this is {project_version()}: "
                     "install the same checkout on every node (see the README's cluster section)"
                 )
+                self._other_code.add(facts["node"])  # a node restarted after an update has a new id
                 ray.kill(actor)
                 continue
             self._started += 1

@@ -126,7 +126,7 @@ class Executor(ABC):
     queue: RunQueue
 
     def join(self, owner: str = "") -> Ticket:
-        """Take a place in the queue (``owner``: whose run, e.g. a browser session; fairness is per owner)."""
+        """Take a place at the end of the queue (``owner``: whose run, e.g. a browser session's tag)."""
         return self.queue.join(owner)
 
     def wait(self, ticket: Ticket, timeout: float) -> int:
@@ -152,14 +152,30 @@ class Executor(ABC):
         self, wire: dict[str, Any], owner: str = "", stop: threading.Event | None = None
     ) -> Generator[dict[str, Any], None, None]:
         """Wait for a turn (or for ``stop``), then make the chunk and yield its records."""
+        with self.turn(owner, stop) as ticket:
+            if ticket is not None:
+                with contextlib.closing(self.start_chunk(ticket, wire)) as records:
+                    yield from records
+
+    @contextlib.contextmanager
+    def turn(
+        self, owner: str = "", stop: threading.Event | None = None, on_wait: Callable[[int], None] | None = None
+    ) -> Iterator[Ticket | None]:
+        """Wait in the queue until this caller's turn (None when ``stop`` is set first); leave after.
+
+        ``on_wait`` is called every half second of waiting with the number of runs ahead (a
+        page shows the place; an exception it raises, e.g. a Stop, leaves the queue).
+        """
         ticket = self.join(owner)
         try:
-            while self.wait(ticket, timeout=0.5) > 0:
+            while (ahead := self.wait(ticket, timeout=0.5)) > 0:
+                if on_wait is not None:
+                    on_wait(ahead)
                 if stop is not None and stop.is_set():
+                    yield None
                     return
             self.queue.begin(ticket)
-            with contextlib.closing(self.start_chunk(ticket, wire)) as records:
-                yield from records
+            yield ticket
         finally:
             self.leave(ticket)
 
@@ -182,17 +198,19 @@ class Executor(ABC):
         return None
 
     def run(
-        self, job: Job, owner: str = "", on_note: Callable[[str], None] | None = None
+        self,
+        job: Job,
+        owner: str = "",
+        on_note: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> Generator[Progress, None, None]:
-        """Wait for a turn, run the job and yield its records: the command line's plain loop.
+        """Wait for a turn (or for ``stop``), run the job and yield its records: the plain loop.
 
         ``on_note`` is called with each of the run's notes (:attr:`Run.notes`) as it appears.
         """
-        ticket = self.join(owner)
-        try:
-            while self.wait(ticket, timeout=1.0) > 0:
-                pass
-            self.queue.begin(ticket)
+        with self.turn(owner, stop) as ticket:
+            if ticket is None:
+                return
             run = self.start(ticket, job)
             told = 0
             try:
@@ -204,8 +222,6 @@ class Executor(ABC):
                     yield progress
             finally:
                 run.cancel()
-        finally:
-            self.leave(ticket)
 
 
 def run_many(
@@ -230,7 +246,7 @@ def run_many(
                 except queue.Empty:
                     return
                 try:
-                    with contextlib.closing(executor.run(jobs[index], owner)) as steps:
+                    with contextlib.closing(executor.run(jobs[index], owner, stop=stop)) as steps:
                         for progress in steps:
                             records.put((index, progress))
                             if stop.is_set():

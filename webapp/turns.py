@@ -65,20 +65,19 @@ def run_turn(status: Any, settings: Settings, cache: TargetCache) -> Iterator[Ru
             yield RunTurn(here, turn.waited, turn.number, remote=False)
         return
     executor = chosen.executor
-    ticket = executor.join(owner=session().tag)
     started = time.perf_counter()
-    try:
-        while (ahead := executor.wait(ticket, timeout=0.5)) > 0:
-            status.info(  # an st call: a Stop or a rerun ends the wait here
-                f"Waiting for a worker of the cluster: {ahead} run{'s' if ahead > 1 else ''} ahead of yours, "
-                f"{executor.free} of {executor.workers} workers free ({time.perf_counter() - started:.0f} s so far). "
-                "It starts by itself; **Stop** leaves the queue.",
-                icon=":material/hourglass_top:",
-            )
-        executor.queue.begin(ticket)
+
+    def waiting(ahead: int) -> None:  # an st call: a Stop or a rerun ends the wait here
+        status.info(
+            f"Waiting for a worker of the cluster: {ahead} run{'s' if ahead > 1 else ''} ahead of yours, "
+            f"{executor.free} of {executor.workers} workers free ({time.perf_counter() - started:.0f} s so far). "
+            "It starts by itself; **Stop** leaves the queue.",
+            icon=":material/hourglass_top:",
+        )
+
+    with executor.turn(session().tag, on_wait=waiting) as ticket:
+        assert ticket is not None  # no stop event: the wait ends only with the turn (or an exception)
         yield RunTurn(lambda job: executor.start(ticket, job), time.perf_counter() - started, ticket.number, True)
-    finally:
-        executor.leave(ticket)
 
 
 @dataclass(frozen=True)
