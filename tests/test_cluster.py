@@ -106,6 +106,42 @@ def test_a_worker_with_other_code_is_refused_with_a_message(tmp_path) -> None:
         cluster.shutdown()
 
 
+def test_only_the_cluster_module_imports_ray() -> None:
+    importing = sorted(
+        str(path.relative_to(ROOT))
+        for path in [*ROOT.glob("nst/*.py"), *ROOT.glob("webapp/*.py"), ROOT / "streamlit_app.py"]
+        if re.search(r"^\s*(import ray|from ray)\b", path.read_text(), re.MULTILINE)
+    )
+    assert importing == ["nst/cluster.py"]
+
+
+def test_with_no_worker_left_the_fallback_finishes_the_run_here() -> None:
+    # Its own cluster of one worker node, before this module's shared one starts.
+    alone = _cluster(1)
+    try:
+        executor = RayExecutor(alone.address, fallback_local=True)
+        try:
+            ticket, run = _start(executor, _job(steps=30, every=None, preview_every=5), "last")
+            steps = []
+            for progress in run:
+                steps.append(progress.step)
+                if progress.step == 6 and len(steps) == 6:
+                    alone.remove_node(next(iter(alone.worker_nodes)), allow_graceful=False)
+            executor.leave(ticket)
+            assert steps[-1] == 30 and progress.image is not None
+            assert len(run.notes) == 1, run.notes
+            latest = int(re.search(r"none is left; the run continued from step (\d+) here", run.notes[0]).group(1))
+            k = len(steps) - (30 - latest)  # steps 1..k on the worker, then latest+1..30 here
+            assert k >= 6 and steps == list(range(1, k + 1)) + list(range(latest + 1, 31)), steps
+            assert run.worker == "this process"
+        finally:
+            executor.close()
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        alone.shutdown()
+
+
 def test_two_runs_at_once_run_on_two_workers_and_stream_in_order(executor) -> None:
     assert executor.workers == 2
     records: dict[str, list[tuple[int, float, bool]]] = {"a": [], "b": []}
