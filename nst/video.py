@@ -453,7 +453,8 @@ def stylize_video_chunks(
                 flush()
             now = time.perf_counter()
             total = sum(chunk.stop - chunk.first for chunk in chunks)
-            eta = (now - started) / finished * (total - finished) / len(chunks) if finished else progress.eta
+            # Frames finished per second of wall time already counts the chunks made at once.
+            eta = (now - started) / finished * (total - finished) if finished else progress.eta
             yield VideoProgress(record["frame"], frames, progress, now - started, eta, writer.written,
                                 record["trusted"])  # fmt: skip
     finally:
