@@ -286,22 +286,25 @@ class RayExecutor(Executor):
             self._lock.notify_all()
         self._resize()
 
-    def start(self, ticket: Ticket, job: Job) -> Run:
+    def _acquire(self) -> _Worker | None:
+        """A free worker now, else after asking the cluster for more (nodes that joined), waiting a while."""
         worker = self._take(timeout=0)
         if worker is None:
             self.refresh()
             worker = self._take(timeout=REPLACEMENT_SECONDS)
+        return worker
+
+    def _first_worker(self) -> _Worker:
+        worker = self._acquire()
         if worker is None:
             raise ClusterError(f"no worker of the Ray cluster at {self.address} is free or alive")
-        return _RayRun(self, worker, job)
+        return worker
+
+    def start(self, ticket: Ticket, job: Job) -> Run:
+        return _RayRun(self, self._first_worker(), job)
 
     def start_chunk(self, ticket: Ticket, wire: dict[str, Any]) -> Generator[dict[str, Any], None, None]:
-        worker = self._take(timeout=0)
-        if worker is None:
-            self.refresh()
-            worker = self._take(timeout=REPLACEMENT_SECONDS)
-        if worker is None:
-            raise ClusterError(f"no worker of the Ray cluster at {self.address} is free or alive")
+        worker = self._first_worker()
         wire = {**wire, "version": project_version()}
         while True:  # until the chunk is done; again on another worker after a loss
             stream = worker.actor.video.remote(wire)
@@ -330,12 +333,13 @@ class RayExecutor(Executor):
                     self._give_back(worker)
             if not lost or wire["first"] >= wire["stop"]:
                 return
-            lost_worker, worker = worker, self._replacement()
-            if worker is None:
+            lost_worker, replacement = worker, self._replacement()
+            if replacement is None:
                 raise ClusterError(
                     f"{lost_worker} was lost while it made frames up to {wire['stop']} and no worker is left; "
                     "the frames written before are kept"
                 )
+            worker = replacement
             yield {"note": f"A worker was lost ({lost_worker}); frames {wire['first'] + 1}-{wire['stop']} "
                    f"went on on {worker}, from the frame before."}  # fmt: skip
 
@@ -406,10 +410,7 @@ class _RayRun(Run):
         if latest is not None and latest.image is not None and latest.step < latest.total:
             job = dataclasses.replace(job, resume=Resume(latest.image, step=latest.step, total=latest.total))
         since = f"step {latest.step}" if latest is not None else "the start"
-        worker = self._executor._take(timeout=0)  # a free worker now, before asking the cluster for more
-        if worker is None:
-            self._executor.refresh()
-            worker = self._executor._take(timeout=REPLACEMENT_SECONDS)
+        worker = self._executor._acquire()  # a free worker now, before asking the cluster for more
         if worker is not None:
             self.notes.append(f"A worker was lost ({lost}); the run continued from {since} on {worker}.")
             self._launch(worker, job)
