@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 
 import torch
@@ -85,8 +86,13 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
 def cpu_has_fast_bfloat16() -> bool:
     """Whether this processor does bfloat16 arithmetic natively (AVX512-BF16 or AMX).
 
-    Without such units oneDNN emulates bfloat16, which is slower than float32.
+    Without such units oneDNN emulates bfloat16, which is slower than float32. oneDNN's
+    ``ONEDNN_MAX_CPU_ISA`` set below the bfloat16 instructions (``AVX2``, ``AVX512_CORE``)
+    counts as not having them: that is how a benchmark plays an AVX2-only laptop here.
     """
+    capped = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    if capped and capped not in ("ALL", "DEFAULT") and not any(isa in capped for isa in ("BF16", "FP16", "AMX")):
+        return False
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
             for line in cpuinfo:

@@ -206,6 +206,16 @@ def test_auto_precision_uses_bfloat16_only_where_the_processor_is_fast_at_it(mon
     assert device.resolve_precision("auto", torch.device("mps")) == torch.float32
 
 
+@pytest.mark.parametrize(("isa", "allowed"), [("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", None)])
+def test_onednn_capped_below_bfloat16_counts_as_no_fast_bfloat16(monkeypatch, isa, allowed) -> None:
+    from nst import device
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    native = device.cpu_has_fast_bfloat16()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+    assert device.cpu_has_fast_bfloat16() == (native if allowed is None else allowed)
+
+
 def test_lbfgs_keeps_fewer_curvature_pairs_only_for_large_pictures() -> None:
     from nst.engine import LBFGS_HISTORY, LBFGS_HISTORY_BYTES, LBFGS_MIN_HISTORY, lbfgs_history
 

@@ -36,8 +36,11 @@ from webapp.turns import run_turn
 
 log = logging.getLogger(__name__)
 
-PREVIEW_SECONDS = 0.5  # at most two preview pictures a second reach the browser
-CHART_SECONDS = 1.0  # and at most one chart update
+# Every update is work for the browser, which on a laptop shares the cores the run uses: a
+# progress bar drawn at every step (ten a second at the coarse scales), two pictures and a chart
+# a second made the default run 14% slower than the command line (benchmarks/app_speed.py).
+PREVIEW_SECONDS = 1.0  # at most one preview picture and one progress bar a second reach the browser
+CHART_SECONDS = 2.0  # and a loss chart every two seconds
 TIMELAPSE_SIDE, MAX_FRAMES = 384, 120  # the timelapse's size and length (about 50 MB per session at most)
 STATUS_WORDS = {
     "done": "Done",
@@ -195,7 +198,7 @@ def run_ui(
 
 def _follow(live: Live, engine: Any, result: Result) -> None:
     """Show each record of ``engine`` and keep the latest picture in ``result``."""
-    started, last_chart = time.perf_counter(), 0.0
+    started, last_chart, last_status = time.perf_counter(), 0.0, 0.0
     weights = {"content": result.settings.content_weight, "style": result.settings.style_weight}
     try:
         for progress in engine:
@@ -224,9 +227,12 @@ def _follow(live: Live, engine: Any, result: Result) -> None:
                     width="stretch",
                     caption=f"step {progress.step} of {result.total}",
                 )
-            live.status.progress(min(1.0, progress.step / result.total), text=_status_text(progress))
-            if time.perf_counter() - last_chart >= CHART_SECONDS or progress.done:
-                last_chart = time.perf_counter()
+            now = time.perf_counter()
+            if progress.image is not None or now - last_status >= PREVIEW_SECONDS or progress.done:
+                last_status = now
+                live.status.progress(min(1.0, progress.step / result.total), text=_status_text(progress))
+            if now - last_chart >= CHART_SECONDS or progress.done:
+                last_chart = now
                 live.chart.altair_chart(loss_chart(result.history), width="stretch")
         result.status = "done"
     except DivergedError as error:
