@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 LBFGS_HISTORY = 20  # curvature pairs L-BFGS keeps, at most
 LBFGS_HISTORY_BYTES = 128 * 2**20  # and no more memory than this for them (fewer pairs above ~700 px)
 LBFGS_MIN_HISTORY = 6
+LEAP = 2.0  # a picture whose loss is this many times the scale's best so far came from a step too far
 TRIM_PIXELS = 400_000  # from about 768x576 up, freed memory goes back to the system after every step
 TRIM_AT_POOLS = ("pool1", "pool2", "pool3")  # and in the backward pass at these layers
 
@@ -237,8 +238,9 @@ def transfer(
         else:
             closure, terms = objective(extractor, build_terms(settings, targets), image, precision)
         del targets
+        best: tuple[float, torch.Tensor, dict[str, float]] | None = None  # this scale's lowest loss, its picture
         try:
-            for _ in range(scale.steps):
+            for index_in_scale in range(scale.steps):
                 step += 1
                 tick = time.perf_counter()
                 before = _snapshot(image)
@@ -256,11 +258,22 @@ def transfer(
                         last_image=present(_unsnapshot(good)) if good is not None else None,
                     )
                 last_good = before
+                if best is None or terms["total"] < best[0]:
+                    best = (terms["total"], before, dict(terms))
+                elif layout.optimizer == "lbfgs" and terms["total"] > LEAP * best[0]:
+                    # The previous step leapt uphill: go back and forget the curvature history (a fresh
+                    # L-BFGS takes a short first step). Adam would leap again from the same place.
+                    log.info("step %d: loss %.3g after a leap (best %.3g); back to the best picture", step,
+                             terms["total"], best[0])  # fmt: skip
+                    _restore(image, best[1])
+                    optimizer = _make_optimizer(settings, image, layout)
                 with torch.no_grad():
                     # Keep pixels displayable. For L-BFGS this projection departs from the textbook
                     # method, but at 256 px after 150 steps the saved 8-bit picture's loss is 7% lower
                     # than without it, for the same loss inside the optimiser.
                     image.clamp_(0.0, 1.0)
+                if index_in_scale == scale.steps - 1 and not layout.tiled and best is not None:
+                    _keep_the_best(closure, terms, image, best)
                 now = time.perf_counter()
                 optimising += now - tick
                 work_done += width * height * layout.cost
@@ -383,8 +396,17 @@ def _targets(
     content = cache.get(key, read) if keep else read()
     per_style = [
         cache.get(
-            ("style", digest, style_size, shortest, settings.style_layers, network),
-            functools.partial(_style_targets, extractor, picture, style_size, shortest, settings.style_layers, budget),
+            ("style", digest, style_size, shortest, settings.style_layers, settings.style_loss, network),
+            functools.partial(
+                _style_targets,
+                extractor,
+                picture,
+                style_size,
+                shortest,
+                settings.style_layers,
+                budget,
+                settings.style_loss,
+            ),
         )
         for picture, digest in zip(inputs.styles, inputs.digests[1], strict=True)
     ]
@@ -439,8 +461,10 @@ def _style_targets(
     shortest: int,
     layers: tuple[str, ...],
     budget: int | None = None,
+    loss: str = "gram",
 ) -> dict[str, torch.Tensor]:
-    return tiled_grams(extractor, to_tensor(fit_style(picture, size, shortest), extractor.device), layers, budget)
+    picture_t = to_tensor(fit_style(picture, size, shortest), extractor.device)
+    return tiled_grams(extractor, picture_t, layers, budget, loss=loss)
 
 
 def _layout(settings: Settings, size: tuple[int, int], budget: int, precision: torch.dtype, masks: int) -> Layout:
@@ -449,6 +473,37 @@ def _layout(settings: Settings, size: tuple[int, int], budget: int, precision: t
     history = lbfgs_history(torch.empty((1, 3, height, width), device="meta"))
     return plan_layout(height, width, budget=budget, precision=precision, optimizer=settings.optimizer,
                        whole_history=history, content_layers=settings.content_layers, masks=masks)  # fmt: skip
+
+
+def _keep_the_best(
+    closure: Callable[[], torch.Tensor],
+    terms: dict[str, float],
+    image: torch.Tensor,
+    best: tuple[float, torch.Tensor, dict[str, float]],
+) -> None:
+    """Score a scale's final picture (one forward pass); if its last step leapt far uphill, go back to the best.
+
+    Every step's loss is measured before its update, so the last update of a scale is never
+    scored by the optimisation itself. L-BFGS without a line search can take one step far too
+    long on a poor curvature estimate (seen with a few bfloat16 steps at 512 px: a picture of
+    noise with 19 times the style loss). ``terms`` keeps reporting the steps' own losses
+    unless the best picture comes back, with its own.
+    """
+    reported = dict(terms)
+    with torch.no_grad():
+        closure()
+    final = terms["total"]
+    terms.clear()
+    terms.update(reported)
+    if not math.isfinite(final) or final > LEAP * best[0]:
+        log.info("the scale's last step leapt uphill (loss %.3g, best %.3g); the best picture is kept", final, best[0])
+        _restore(image, best[1])
+        terms.update(best[2])
+
+
+def _restore(image: torch.Tensor, snapshot: torch.Tensor) -> None:
+    with torch.no_grad():
+        image.copy_(_unsnapshot(snapshot))
 
 
 def _snapshot(image: torch.Tensor) -> torch.Tensor:
@@ -510,7 +565,7 @@ def objective(
     def visit(name: str, activation: torch.Tensor) -> None:
         for term in readers.get(name, ()):
             term.see(name, activation)
-        if name in trim_at:
+        if name in trim_at and activation.requires_grad:  # not when only scoring (torch.no_grad)
             activation.register_hook(_release_free_memory_hook)
 
     def closure() -> torch.Tensor:
@@ -522,7 +577,8 @@ def objective(
         total = sum((weight * part for weight, part in zip(weights, parts, strict=True)), image.new_zeros(()))
         if trim:
             release_free_memory()  # the forward pass's freed blocks, before the backward pass peaks
-        total.backward()
+        if torch.is_grad_enabled():  # under torch.no_grad(): a score only, no gradient
+            total.backward()
         report(values, terms, parts, total)
         return total
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from nst import Settings, TargetCache
 from nst.grid import cells, ratio_grid
 
@@ -22,15 +20,14 @@ def test_the_grid_has_five_depths_down_and_the_ratios_across() -> None:
 def test_more_style_weight_moves_the_picture_further_from_the_photo(caffe_extractor) -> None:
     photo, cache = make_content(64, 48), TargetCache()
     finished = {
-        (step.cell.row, step.cell.column): step.progress.image
+        (step.cell.row, step.cell.column): step.progress
         for step in ratio_grid(
             photo, make_style(), size=64, steps=8, ratios=(1.0, 1000.0), extractor=caffe_extractor, cache=cache
         )  # fmt: skip
         if step.progress.done
     }
-    assert len(finished) == 10
-    distance = {
-        key: np.abs(np.asarray(image, float) - np.asarray(photo, float)).mean() for key, image in finished.items()
-    }
-    assert all(distance[row, 1] > distance[row, 0] for row in range(5))
+    assert len(finished) == 10 and all(p.image is not None for p in finished.values())
+    # Further from the photo as the network sees it: its relu4_2 features (the content error).
+    # (Pixel distance is a poor proxy: the shallowest layer alone repaints the photo at any ratio.)
+    assert all(finished[row, 1].content_loss > 1.2 * finished[row, 0].content_loss for row in range(5))
     assert cache.computed == 1 + 5  # the photo's features once, one style target set per depth

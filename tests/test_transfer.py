@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import math
+
 import numpy as np
 import pytest
 import torch
 
 import nst.engine
 import nst.terms
-from nst import DivergedError, Settings, stylize, transfer
+from nst import DivergedError, Settings, evaluate, stylize, transfer
 from nst.errors import ImageLoadError
 
 from conftest import make_content, make_style
@@ -64,7 +67,8 @@ def test_lbfgs_evaluates_the_network_once_per_step(caffe_extractor, content_imag
             return caffe_extractor(image, layers, visit=visit)
 
     list(transfer(content_image, style_image, Settings(**SMALL, iterations=6), extractor=Counting()))
-    assert len(calls) == 2 + 6  # content and style targets, then one forward+backward per step
+    # content and style targets, one forward+backward per step, one forward to score the last step's picture
+    assert len(calls) == 2 + 6 + 1
 
 
 @pytest.mark.parametrize("init", ["noise", "style", "content"])
@@ -137,6 +141,50 @@ def test_a_diverging_run_stops_with_a_message_and_the_last_finite_picture(
         run(content_image, style_image, caffe_extractor, iterations=10)
     assert caught.value.step == 4 and "diverged at step 4" in str(caught.value)
     assert caught.value.last_image is not None and caught.value.last_image.size == (64, 48)
+
+
+def test_a_last_step_that_leaps_uphill_is_undone(caffe_extractor, content_image, style_image) -> None:
+    # Adam at a learning rate of 1000 turns the photo into pure primaries in one step.
+    records = run(content_image, style_image, caffe_extractor, optimizer="adam", learning_rate=1000.0, iterations=3)
+    assert records[1].loss > 2 * records[0].loss  # the leap, as measured at the next step
+    final = np.asarray(records[-1].image, float)
+    assert np.abs(final - np.asarray(content_image, float)).max() <= 1  # the best picture: the start
+    assert records[-1].loss == records[0].loss
+
+
+def test_an_lbfgs_step_that_leaps_uphill_is_undone_and_its_history_forgotten(
+    caffe_extractor, content_image, style_image, monkeypatch
+) -> None:
+    made: list[torch.optim.Optimizer] = []
+    steps = {"n": 0}
+    real = nst.engine._make_optimizer
+
+    def leaping_at_step_3(settings, image, layout=None):
+        optimizer = real(settings, image, layout)
+        made.append(optimizer)
+        step = optimizer.step
+
+        def step_then_leap(closure):
+            loss = step(closure)
+            steps["n"] += 1
+            if steps["n"] == 3:
+                with torch.no_grad():
+                    image.zero_()  # a step far too long: a black picture
+            return loss
+
+        optimizer.step = step_then_leap  # type: ignore[method-assign]
+        return optimizer
+
+    monkeypatch.setattr(nst.engine, "_make_optimizer", leaping_at_step_3)
+    # Relative errors barely pass 1 for any picture, so early in a run (loss near its start) a
+    # leap cannot double the loss; this test's leap counts from 1.25 times the best.
+    monkeypatch.setattr(nst.engine, "LEAP", 1.25)
+    records = run(content_image, style_image, caffe_extractor, iterations=8)
+    losses = [r.loss for r in records]
+    assert losses[3] > 1.25 * min(losses[:3])  # measured at step 4: the leap
+    assert len(made) == 2  # back to the best picture with a fresh L-BFGS
+    assert losses[4] == pytest.approx(min(losses[:3]), rel=0.05)  # step 5 starts from the best picture again
+    assert losses[-1] < min(losses[:3])
 
 
 def test_a_picture_too_thin_for_the_layers_is_a_clear_error(caffe_extractor, style_image) -> None:
@@ -264,3 +312,30 @@ def test_one_step_gives_the_plain_loss_and_gradient(
     torch.testing.assert_close(image.grad, plain.grad, rtol=1e-5, atol=1e-9)
     assert bool(released) == trim  # once before the backward pass, then at pool3, pool2 and pool1
     assert len(released) == (4 if trim else 0)
+
+
+def test_the_wasserstein_style_loss_runs_has_its_own_targets_and_wins_on_its_own_measure(
+    caffe_extractor, content_image, style_image
+) -> None:
+    from nst.targets import TargetCache
+
+    cache = TargetCache()
+    base = Settings(output_size=96, iterations=15, precision="float32", preview_every=0)
+    records = {}
+    for loss in ("gram", "wasserstein"):
+        records[loss] = list(transfer(content_image, style_image, base.replace(style_loss=loss),
+                                      extractor=caffe_extractor, cache=cache))  # fmt: skip
+    assert cache.computed == 3  # the content's features once, the style's targets once per loss
+    curve = [r.style_loss for r in records["wasserstein"]]
+    assert all(map(math.isfinite, curve)) and curve[-1] < 0.5 * curve[0]
+    # Each run is better than the other on the measure it optimised: the choice changes the target.
+    judged = {}
+    for made in ("gram", "wasserstein"):
+        png = io.BytesIO()
+        records[made][-1].image.save(png, format="PNG")
+        for measure in ("gram", "wasserstein"):
+            settings = base.replace(style_loss=measure)
+            judged[made, measure] = evaluate(png.getvalue(), content_image, style_image, settings,
+                                             extractor=caffe_extractor)["style"]  # fmt: skip
+    assert judged["wasserstein", "wasserstein"] < judged["gram", "wasserstein"]
+    assert judged["gram", "gram"] < judged["wasserstein", "gram"]
