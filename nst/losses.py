@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 EPS = 1e-8  # keeps a relative error finite when a target is all zeros
+STYLE_LOSSES = ("gram", "wasserstein")  # style_statistics(), style_loss_from_grams()
 
 
 def gram_matrix(features: torch.Tensor, positions: float | None = None) -> torch.Tensor:
@@ -72,6 +73,63 @@ class _FloatGram(torch.autograd.Function):
         return (flat.transpose(1, 2) @ symmetric).transpose(1, 2)
 
 
+def style_statistics(features: torch.Tensor, positions: float | None = None, loss: str = "gram") -> torch.Tensor:
+    """What a style loss compares at one layer, summed over positions (so tiles add up).
+
+    ``gram``: the Gram matrix ``(B, C, C)`` (:func:`gram_matrix`). ``wasserstein``: the Gram
+    matrix with the mean activation beside it as one more column, ``(B, C, C + 1)``: the first
+    and second moments, from which :func:`wasserstein_error` takes the mean and covariance.
+    Both are averages over positions, so several styles blend by a weighted sum (a mixture's
+    moments) and a tiled picture's shares add up to the whole picture's.
+    """
+    gram = gram_matrix(features, positions)
+    if loss == "gram":
+        return gram
+    b, c, h, w = features.shape
+    mean = features.sum(dim=(2, 3), dtype=torch.float32) / (h * w if positions is None else positions)
+    return torch.cat([gram, mean.unsqueeze(-1)], dim=-1)
+
+
+def wasserstein_error(
+    value: torch.Tensor, target: torch.Tensor, target_root: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Squared 2-Wasserstein distance between the Gaussians of two :func:`style_statistics`,
+    relative to the target's second moment (so about 1 for an unrelated picture, 0 at a match).
+
+    ``W2^2 = |m - m_t|^2 + tr(S) + tr(S_t) - 2 tr((S_t^1/2 S S_t^1/2)^1/2)`` for means ``m`` and
+    covariances ``S``; divided by ``tr(G_t) = |m_t|^2 + tr(S_t)``, the distance from the target
+    to a picture whose activations are all zero. ``target_root``: ``S_t^1/2``, when already
+    known (:func:`covariance_root`). The trace of the matrix square root is the sum of the square
+    roots of the eigenvalues, whose gradients are stable where eigenvectors' are not.
+    """
+    gram, mean = value[..., :-1], value[..., -1]
+    target_gram, target_mean = target[..., :-1], target[..., -1]
+    covariance = gram - mean.unsqueeze(-1) * mean.unsqueeze(-2)
+    root = (covariance_root(target) if target_root is None else target_root).to(covariance.dtype)
+    product = root @ covariance @ root
+    product = (product + product.transpose(-1, -2)) / 2
+    eigenvalues = torch.linalg.eigvalsh(product)
+    floor = eigenvalues.detach().amax(dim=-1, keepdim=True).clamp_min(EPS) * 1e-10
+    cross = eigenvalues.clamp_min(floor).sqrt().sum(dim=-1)
+    target_covariance_trace = _trace(target_gram) - target_mean.pow(2).sum(dim=-1)
+    distance = (mean - target_mean).pow(2).sum(dim=-1) + _trace(covariance) + target_covariance_trace - 2 * cross
+    relative: torch.Tensor = distance.clamp_min(0.0) / (_trace(target_gram) + EPS)
+    return relative.sum()
+
+
+def covariance_root(statistics: torch.Tensor) -> torch.Tensor:
+    """The symmetric square root ``S^1/2`` of the covariance in :func:`style_statistics` ``(B, C, C+1)``."""
+    gram, mean = statistics[..., :-1], statistics[..., -1]
+    covariance = (gram - mean.unsqueeze(-1) * mean.unsqueeze(-2)).double()
+    eigenvalues, vectors = torch.linalg.eigh((covariance + covariance.transpose(-1, -2)) / 2)
+    root: torch.Tensor = vectors @ torch.diag_embed(eigenvalues.clamp_min(0.0).sqrt()) @ vectors.transpose(-1, -2)
+    return root.to(statistics.dtype)
+
+
+def _trace(matrices: torch.Tensor) -> torch.Tensor:
+    return matrices.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
+
+
 def relative_squared_error(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``sum (value - target)^2 / sum target^2`` as a scalar tensor."""
     return (value - target).pow(2).sum() / (target.pow(2).sum() + EPS)
@@ -104,12 +162,24 @@ def style_loss_from_grams(
     target_grams: Mapping[str, torch.Tensor],
     layers: Sequence[str],
     layer_weights: Sequence[float],
+    loss: str = "gram",
+    roots: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """:func:`style_loss` from the picture's Gram matrices, already computed (0 if no layers)."""
+    """:func:`style_loss` from the picture's :func:`style_statistics`, already computed (0 if no layers).
+
+    ``loss``: ``gram``, the relative squared Gram error; ``wasserstein``, :func:`wasserstein_error`.
+    ``roots``: a dict that keeps each layer's target covariance root between calls.
+    """
     if not layers:
         return _zero(grams)
     pairs = zip(layers, layer_weights, strict=True)
-    return torch.stack([w * relative_squared_error(grams[n], target_grams[n]) for n, w in pairs]).sum()
+    if loss == "gram":
+        return torch.stack([w * relative_squared_error(grams[n], target_grams[n]) for n, w in pairs]).sum()
+    roots = {} if roots is None else roots
+    for n in layers:
+        if n not in roots:
+            roots[n] = covariance_root(target_grams[n])
+    return torch.stack([w * wasserstein_error(grams[n], target_grams[n], roots[n]) for n, w in pairs]).sum()
 
 
 def _zero(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:

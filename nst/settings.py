@@ -15,6 +15,7 @@ from typing import Any
 
 from nst.errors import SettingsError
 from nst.layers import canonical_layers
+from nst.losses import STYLE_LOSSES
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style", "image")
@@ -65,6 +66,13 @@ class Settings:
     )
     style_layer_weights: tuple[float, ...] | None = _knob(
         None, "one weight per style layer (normalised to sum to 1); empty means equal weights"
+    )
+    style_loss: str = _knob(
+        "gram",
+        "what the style match compares at each layer: gram (Gatys et al.: how often features occur together, "
+        "the Gram matrix) or wasserstein (the features' mean and covariance, compared as Gaussians by the "
+        "2-Wasserstein distance: colours and contrast closer to the painting's; each step is slower)",
+        choices=STYLE_LOSSES,
     )
     preserve_colour: str = _knob(
         "off",
@@ -176,6 +184,7 @@ class Settings:
         _choice(self, "pooling", POOLINGS)
         _choice(self, "precision", PRECISIONS)
         _choice(self, "preserve_colour", PRESERVE_COLOUR)
+        _choice(self, "style_loss", STYLE_LOSSES)
         if self.learning_rate is not None:
             lr = _number(self, "learning_rate")
             if lr <= 0:

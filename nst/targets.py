@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from nst.features import FeatureExtractor
-from nst.losses import gram_matrix
+from nst.losses import style_statistics
 
 
 def picture_digest(image: Image.Image) -> str:
@@ -42,11 +42,14 @@ def content_features(
     return {name: value.clone() for name, value in features.items()}  # clone(): usable in autograd
 
 
-def style_grams(extractor: FeatureExtractor, picture: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """``{layer: (1, C, C)}`` Gram matrices of the style picture, without autograd."""
+def style_grams(
+    extractor: FeatureExtractor, picture: torch.Tensor, layers: tuple[str, ...], loss: str = "gram"
+) -> dict[str, torch.Tensor]:
+    """``{layer: (1, C, C)}`` Gram matrices of the style picture, without autograd (with
+    ``loss="wasserstein"``, ``(1, C, C + 1)``: the mean beside them; :func:`nst.losses.style_statistics`)."""
     with torch.inference_mode():
         features = extractor(picture, layers)
-        grams = {name: gram_matrix(features[name]) for name in layers}
+        grams = {name: style_statistics(features[name], loss=loss) for name in layers}
     return {name: value.clone() for name, value in grams.items()}
 
 

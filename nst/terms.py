@@ -20,7 +20,7 @@ from typing import Protocol
 
 import torch
 
-from nst.losses import EPS, gram_matrix, style_loss_from_grams, total_variation
+from nst.losses import EPS, style_loss_from_grams, style_statistics, total_variation
 from nst.settings import Settings
 from nst.targets import Targets
 
@@ -148,15 +148,18 @@ class StyleTerm(_WholePicture):
     targets: dict[str, torch.Tensor]  # layer -> (1, C, C)
     layers: tuple[str, ...]
     layer_weights: tuple[float, ...]  # sum to 1
+    loss: str = "gram"  # or "wasserstein": nst.losses.STYLE_LOSSES
     name: str = "style"
     _sums: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    _roots: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # wasserstein: per layer, once
 
     def part(self, layer: str, activation: torch.Tensor, window: Window) -> torch.Tensor:
-        """These positions' share of the Gram matrix ``(1, C, C)`` (float32, no float32 copy)."""
-        return gram_matrix(activation, positions=window.height * window.width)
+        """These positions' share of the Gram matrix ``(1, C, C)`` (float32, no float32 copy),
+        with the mean beside it for the ``wasserstein`` loss."""
+        return style_statistics(activation, window.height * window.width, self.loss)
 
     def total(self, sums: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
-        return style_loss_from_grams(sums, self.targets, self.layers, self.layer_weights)
+        return style_loss_from_grams(sums, self.targets, self.layers, self.layer_weights, self.loss, self._roots)
 
 
 @dataclass(eq=False)
@@ -176,8 +179,10 @@ class RegionStyleTerm(_WholePicture):
     layers: tuple[str, ...]
     layer_weights: tuple[float, ...]
     style_weights: tuple[float, ...]
+    loss: str = "gram"
     name: str = "style"
     _sums: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    _roots: list[dict[str, torch.Tensor]] = field(default_factory=list, init=False, repr=False)
     _areas: list[dict[str, float]] = field(default_factory=list, init=False, repr=False)
     _weights: dict[int, float] = field(default_factory=dict, init=False, repr=False)
 
@@ -186,6 +191,7 @@ class RegionStyleTerm(_WholePicture):
         used = [k for k, areas in enumerate(self._areas) if min(areas.values(), default=0.0) > 0]
         total = sum(self.style_weights[k] for k in used)
         self._weights = {k: self.style_weights[k] / total for k in used} if total > 0 else {}
+        self._roots = [{} for _ in self.targets]
 
     def part(self, layer: str, activation: torch.Tensor, window: Window) -> torch.Tensor:
         """These positions' share of each used style's guided Gram matrix, ``(K, C, C)``."""
@@ -194,12 +200,12 @@ class RegionStyleTerm(_WholePicture):
         shares = []
         for k in self._weights:
             mask = window.crop(self.masks[k][layer], activation).to(activation.dtype)  # (1, 1, h, w)
-            shares.append(gram_matrix(activation * mask, positions=self._areas[k][layer])[0])
+            shares.append(style_statistics(activation * mask, self._areas[k][layer], self.loss)[0])
         return torch.stack(shares)
 
     def total(self, sums: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
         parts = [w * style_loss_from_grams({layer: sums[layer][i : i + 1] for layer in self.layers}, self.targets[k],
-                                           self.layers, self.layer_weights)
+                                           self.layers, self.layer_weights, self.loss, self._roots[k])
                  for i, (k, w) in enumerate(self._weights.items())]  # fmt: skip
         return torch.stack(parts).sum() if parts else image.new_zeros(())
 
@@ -248,7 +254,11 @@ def style_term(settings: Settings, targets: Targets) -> Term | None:
     if not settings.style_layers or targets.regions:
         return None
     return StyleTerm(
-        settings.style_weight, targets.style_grams, settings.style_layers, settings.normalised_style_layer_weights
+        settings.style_weight,
+        targets.style_grams,
+        settings.style_layers,
+        settings.normalised_style_layer_weights,
+        settings.style_loss,
     )
 
 
@@ -262,6 +272,7 @@ def region_style_term(settings: Settings, targets: Targets) -> Term | None:
         settings.style_layers,
         settings.normalised_style_layer_weights,
         settings.normalised_style_blend(len(targets.regions)),
+        settings.style_loss,
     )
 
 

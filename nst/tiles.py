@@ -43,7 +43,7 @@ import torch
 from nst.device import release_free_memory
 from nst.errors import SettingsError
 from nst.layers import pools_before
-from nst.losses import gram_matrix
+from nst.losses import style_statistics
 from nst.targets import content_features, style_grams
 from nst.terms import Additive, Term, Window, layers_read, report
 
@@ -377,6 +377,7 @@ def tiled_grams(
     budget: int | None,
     *,
     features: bool = False,
+    loss: str = "gram",
 ) -> dict[str, torch.Tensor]:
     """A picture's Gram matrices (or, with ``features``, its activations) at ``layers``, read
     in tiles when a whole forward pass would not fit in ``budget`` bytes (float32, no autograd).
@@ -392,8 +393,9 @@ def tiled_grams(
         if features:  # held beside the tiles being read
             budget -= target_bytes(height * width, layers)
     if budget is None or height * width * READ_BYTES_PER_PIXEL <= budget:
-        whole = content_features if features else style_grams
-        return whole(read, picture, tuple(layers))  # type: ignore[arg-type]
+        if features:
+            return content_features(read, picture, tuple(layers))  # type: ignore[arg-type]
+        return style_grams(read, picture, tuple(layers), loss)  # type: ignore[arg-type]
     out: dict[str, torch.Tensor] = {}
 
     def keep(name: str, activation: torch.Tensor, window: Window) -> None:
@@ -402,7 +404,7 @@ def tiled_grams(
                 out[name] = activation.new_empty((*activation.shape[:2], window.height, window.width))
             window.crop(out[name], activation).copy_(activation)
         else:
-            share = gram_matrix(activation, positions=window.height * window.width)
+            share = style_statistics(activation, window.height * window.width, loss)
             out[name] = out[name] + share if name in out else share
 
     with torch.inference_mode():

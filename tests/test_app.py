@@ -316,6 +316,29 @@ def test_keeping_the_photos_colours_is_a_sidebar_choice() -> None:
     assert app.session_state.session.result.settings.preserve_colour == "luminance"
 
 
+def test_the_style_loss_is_a_sidebar_choice_with_its_explanation_and_a_race_compares_two() -> None:
+    app = small_app()
+    choice = app.radio(key="style_loss")
+    assert "Wasserstein" in choice.help and "Gram" in choice.help
+    choice.set_value("wasserstein")
+    stylize(app)
+    assert not app.exception and not app.error
+    result = app.session_state.session.result
+    assert result.settings.style_loss == "wasserstein" and result.status == "done"
+    assert result.history[-1]["β·style"] < result.history[0]["β·style"]
+
+    app.radio(key="race_optimizer_B").set_value("lbfgs")
+    app.radio(key="race_style_loss_B").set_value("wasserstein")
+    app.select_slider(key="race_size").set_value(128)
+    app.slider(key="race_steps").set_value(10)
+    app.button(key="race_start").click().run()
+    assert not app.exception and not app.error
+    race = app.session_state.session.race
+    assert {row["runner"] for row in race.history} == {"A: L-BFGS, lr 1", "B: L-BFGS, lr 1, wasserstein"}
+    a, b = (np.asarray(lane.image, dtype=float) for lane in race.lanes.values())
+    assert np.abs(a - b).mean() > 1.0  # the same optimiser and start: only the style loss differs
+
+
 def test_a_run_offers_its_previews_as_a_timelapse() -> None:
     from nst.timelapse import timelapse
 
@@ -427,7 +450,7 @@ def test_every_sidebar_setting_travels_in_the_page_url_and_a_link_opens_it() -> 
         content_weight=2.0, style_weight=100.0, tv_weight=5.0, preserve_colour="histogram", iterations=60,
         output_size=256, scales=1, start_size=128, optimizer="adam", learning_rate=0.05, init="noise", seed=5,
         content_layers=("relu3_2",), style_layers=("relu1_1", "relu3_1"), style_layer_weights=(1.0, 0.5),
-        pooling="avg", style_scale=1.5, precision="float32",
+        pooling="avg", style_scale=1.5, precision="float32", style_loss="wasserstein",
     )  # fmt: skip
     not_changed = {"weights", "device"}  # the other choices need a download or a GPU
     first = AppTest.from_file(APP, default_timeout=240)

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from nst.losses import content_loss, gram_matrix, relative_squared_error, style_loss, total_variation
+from nst.losses import (
+    content_loss,
+    gram_matrix,
+    relative_squared_error,
+    style_loss,
+    style_loss_from_grams,
+    style_statistics,
+    total_variation,
+    wasserstein_error,
+)
 
 
 def plain_gram(features: np.ndarray) -> np.ndarray:
@@ -119,3 +128,58 @@ def test_gram_matrix_of_channels_last_features_copies_nothing_and_matches() -> N
     assert torch.autograd.gradcheck(gram_matrix, (channels_last,))
     (grad,) = torch.autograd.grad(gram.sum(), channels_last)
     assert grad.is_contiguous(memory_format=torch.channels_last)  # stays in the network's layout
+
+
+def _gaussian_w2(features: np.ndarray, target: np.ndarray) -> float:
+    """Squared 2-Wasserstein distance between the Gaussians fitted to two (1, C, H, W) arrays."""
+    from scipy.linalg import sqrtm
+
+    def moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flat = x[0].reshape(x.shape[1], -1)
+        mean = flat.mean(axis=1)
+        return mean, (flat - mean[:, None]) @ (flat - mean[:, None]).T / flat.shape[1]
+
+    (m, s), (mt, st) = moments(features), moments(target)
+    root = np.real(sqrtm(st))
+    cross = np.real(sqrtm(root @ s @ root))
+    return float(((m - mt) ** 2).sum() + np.trace(s) + np.trace(st) - 2 * np.trace(cross))
+
+
+def test_wasserstein_style_error_is_the_gaussians_w2_distance_relative_to_the_targets_second_moment() -> None:
+    rng = np.random.default_rng(3)
+    features = np.maximum(rng.normal(0.3, 1.0, size=(1, 6, 5, 7)), 0)  # like ReLU activations
+    target = np.maximum(rng.normal(0.8, 1.5, size=(1, 6, 4, 4)), 0)
+    value = style_statistics(torch.tensor(features), loss="wasserstein")
+    goal = style_statistics(torch.tensor(target), loss="wasserstein")
+    assert value.shape == (1, 6, 7)  # the Gram matrix and the mean beside it
+    second_moment = np.trace(plain_gram(target))  # |mean|^2 + tr(covariance)
+    expected = _gaussian_w2(features, target) / second_moment
+    assert wasserstein_error(value, goal).item() == pytest.approx(expected, rel=1e-4)
+    assert wasserstein_error(goal, goal).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_wasserstein_with_one_channel_is_the_difference_of_means_and_deviations() -> None:
+    x = torch.tensor([1.0, 2.0, 3.0, 6.0]).reshape(1, 1, 2, 2)
+    t = torch.tensor([0.0, 4.0, 4.0, 8.0]).reshape(1, 1, 2, 2)
+    w2 = (x.mean() - t.mean()) ** 2 + (x.std(unbiased=False) - t.std(unbiased=False)) ** 2
+    expected = float(w2 / t.pow(2).mean())
+    got = wasserstein_error(style_statistics(x, loss="wasserstein"), style_statistics(t, loss="wasserstein"))
+    assert got.item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_wasserstein_gradients_are_finite_where_the_covariance_is_singular() -> None:
+    # three positions, eight channels: the covariance has rank two at most, most eigenvalues are zero
+    features = torch.rand(1, 8, 1, 3, dtype=torch.float32, generator=torch.Generator().manual_seed(4))
+    target = style_statistics(torch.rand(1, 8, 3, 3, generator=torch.Generator().manual_seed(5)), loss="wasserstein")
+    features.requires_grad_(True)
+    style_loss_from_grams({"a": style_statistics(features, loss="wasserstein")}, {"a": target}, ["a"], [1.0],
+                          "wasserstein").backward()  # fmt: skip
+    assert torch.isfinite(features.grad).all() and features.grad.abs().sum() > 0
+
+
+def test_style_statistics_of_tiles_add_up_to_the_whole_pictures() -> None:
+    features = torch.rand(1, 5, 6, 8, generator=torch.Generator().manual_seed(6))
+    for loss in ("gram", "wasserstein"):
+        whole = style_statistics(features, loss=loss)
+        halves = style_statistics(features[..., :3, :], 48, loss) + style_statistics(features[..., 3:, :], 48, loss)
+        torch.testing.assert_close(halves, whole)

@@ -34,8 +34,9 @@ def _borders(tiles, side: str) -> list[int]:
     return sorted({tile.top if side == "rows" else tile.left for tile in tiles} - {0})
 
 
-def test_a_tiled_step_gives_the_whole_picture_loss_and_gradient(caffe_extractor) -> None:
-    settings = Settings(output_size=320, precision="float32", tv_weight=5.0)
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
+def test_a_tiled_step_gives_the_whole_picture_loss_and_gradient(caffe_extractor, style_loss) -> None:
+    settings = Settings(output_size=320, precision="float32", tv_weight=5.0, style_loss=style_loss)
     photo, painting = _photo_and_painting(320)
     inputs = _inputs(settings, photo, painting, None)
     content_t = to_tensor(resize_longest(inputs.content, 320))
@@ -64,20 +65,22 @@ def test_a_tiled_step_gives_the_whole_picture_loss_and_gradient(caffe_extractor)
     assert near.any() and (~near).any()
     # Away from the borders the tiles see everything a pixel's gradient depends on within the
     # margin; near them, the added gradients of the tiles on either side make up the whole.
-    assert float(error[~near].mean() / size) < 0.002
+    # The Wasserstein loss's eigenvalue solve magnifies the sums' float32 rounding a little.
+    assert float(error[~near].mean() / size) < {"gram": 0.002, "wasserstein": 0.004}[style_loss]
     assert float(error[near].mean() / size) < 0.01
 
 
-def test_tiled_targets_are_the_whole_picture_targets(caffe_extractor) -> None:
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
+def test_tiled_targets_are_the_whole_picture_targets(caffe_extractor, style_loss) -> None:
     picture = to_tensor(make_style(320, 256))
-    whole = tiled_grams(caffe_extractor, picture, ("relu1_1", "relu3_1", "relu5_1"), None)
+    whole = tiled_grams(caffe_extractor, picture, ("relu1_1", "relu3_1", "relu5_1"), None, loss=style_loss)
     boxes = []
 
     def counting(box, layers, visit=None):  # the network, noting the size of every box it reads
         boxes.append(tuple(box.shape[-2:]))
         return caffe_extractor(box, layers, visit=visit)
 
-    tiled = tiled_grams(counting, picture, ("relu1_1", "relu3_1", "relu5_1"), 100_000_000)
+    tiled = tiled_grams(counting, picture, ("relu1_1", "relu3_1", "relu5_1"), 100_000_000, loss=style_loss)
     assert len(boxes) == 2 and all(h * w < 256 * 320 for h, w in boxes), boxes  # read in two tiles
     for name in whole:
         error = float((tiled[name] - whole[name]).norm() / whole[name].norm())

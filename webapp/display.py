@@ -17,6 +17,7 @@ THUMBNAIL_SIDE = 320
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 DEFAULTS = Settings()  # the engine's defaults are the app's defaults
 OPTIMISER_NAMES = {"lbfgs": "L-BFGS", "adam": "Adam"}
+STYLE_LOSS_NAMES = {"gram": "Gram matrices (Gatys)", "wasserstein": "mean and covariance (Wasserstein)"}
 
 
 def fit(image: Image.Image, side: int) -> Image.Image:

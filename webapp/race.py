@@ -16,8 +16,8 @@ import streamlit as st
 import nst
 from nst import DivergedError, Settings
 from nst.race import race
-from nst.settings import LEARNING_RATES
-from webapp.display import DISPLAY_SIDE, OPTIMISER_NAMES, fit, number
+from nst.settings import LEARNING_RATES, help_text
+from webapp.display import DISPLAY_SIDE, OPTIMISER_NAMES, STYLE_LOSS_NAMES, fit, number
 from webapp.sidebar import BIND
 from webapp.state import Lane, Picture, RaceOutcome, session
 from webapp.stylize import CHART_SECONDS, PREVIEW_SECONDS
@@ -28,8 +28,10 @@ def race_ui(settings: Settings | None, content: Picture | None, style: Picture |
     """The race's controls, the race when started, and its outcome (kept in the session)."""
     record = session()
     st.caption(
-        "Which optimiser wins? The same pictures and weights, two optimisers, one step each in turn. "
-        "The race runs single-scale at the size chosen here; the rest comes from the sidebar."
+        "Which optimiser wins, and what does the style loss change? The same pictures and weights, two "
+        "runners with their own optimiser and style loss, one step each in turn. The race runs single-scale "
+        "at the size chosen here; the rest comes from the sidebar. Two style losses measure the style "
+        "differently, so compare their pictures, not their loss curves."
     )
     left, right, options = st.columns([1, 1, 1])
     with left:
@@ -57,7 +59,7 @@ def race_ui(settings: Settings | None, content: Picture | None, style: Picture |
 
 
 def _runner_ui(name: str, optimizer: str) -> dict[str, Any]:
-    """One runner's optimiser and learning rate."""
+    """One runner's optimiser, learning rate and style loss."""
     st.markdown(f"**Runner {name}**")
     chosen = st.radio(
         "Optimiser",
@@ -70,11 +72,20 @@ def _runner_ui(name: str, optimizer: str) -> dict[str, Any]:
     rate = st.select_slider(
         "Learning rate", LEARNING_RATES[chosen], value=Settings(optimizer=chosen).lr, key=f"race_rate_{name}_{chosen}"
     )
-    return {"optimizer": chosen, "learning_rate": rate}
+    loss = st.radio(
+        "Style loss",
+        list(STYLE_LOSS_NAMES),
+        horizontal=True,
+        key=f"race_style_loss_{name}",
+        format_func=STYLE_LOSS_NAMES.get,
+        help=help_text("style_loss"),
+    )
+    return {"optimizer": chosen, "learning_rate": rate, "style_loss": loss}
 
 
 def _label(name: str, settings: Settings) -> str:
-    return f"{name}: {OPTIMISER_NAMES[settings.optimizer]}, lr {number(settings.lr)}"
+    loss = "" if settings.style_loss == "gram" else f", {settings.style_loss}"
+    return f"{name}: {OPTIMISER_NAMES[settings.optimizer]}, lr {number(settings.lr)}{loss}"
 
 
 def _run_race(

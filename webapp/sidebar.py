@@ -20,7 +20,7 @@ from nst import VGG19_LAYERS, NSTError, Settings
 from nst.device import available_devices, resolve_device
 from nst.presets import PRESETS, preset
 from nst.settings import LEARNING_RATES, help_text, metadata
-from webapp.display import DEFAULTS, OPTIMISER_NAMES, number
+from webapp.display import DEFAULTS, OPTIMISER_NAMES, STYLE_LOSS_NAMES, number
 from webapp.inputs import start_picture_ui
 from webapp.resources import LIMITS
 
@@ -79,6 +79,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("content_weight", "Content weight α", "select_slider", "Balance", _choices("content_weight")),
     Knob("style_weight", "Style weight β", "select_slider", "Balance", _choices("style_weight")),
     Knob("tv_weight", "Smoothness (total variation)", "select_slider", "Balance", _choices("tv_weight")),
+    Knob("style_loss", "Style loss", "radio", "Balance", _choices("style_loss"), STYLE_LOSS_NAMES),
     Knob("preserve_colour", "Keep the photo's colours", "radio", "Balance", _choices("preserve_colour"), COLOUR_LABELS),
     Knob("iterations", "Steps", "slider", "Run", lambda: (10, LIMITS.max_iterations, metadata("iterations")["step"])),
     Knob(
