@@ -8,8 +8,9 @@ configuration in its own process, on this machine's CPU as it is and limited to 
 runs). The configurations:
 
 - default: what nst does (oneDNN convolutions, contiguous NCHW activations, all cores);
-- channels-last: VGG19's weights and the picture in channels-last memory (oneDNN's own
-  layout, so no reordering around each convolution);
+- channels-last: VGG19's weights and the picture, as it enters the network, in channels-last
+  memory (oneDNN's own layout, so no reordering around each convolution; the optimised
+  picture itself stays flat, as L-BFGS needs);
 - no oneDNN: ``torch.backends.mkldnn.enabled = False`` (PyTorch's own convolutions);
 - one thread fewer: ``torch.set_num_threads(cores - 1)`` (a core left for the browser).
 """
@@ -31,16 +32,20 @@ import json, os, sys
 import torch
 sys.path.insert(0, "benchmarks")
 from common import inputs
-import nst.engine
 from nst import Settings, build_extractor, transfer
-from nst.images import to_tensor
 config, size, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 content, style, _ = inputs()
 extractor = build_extractor("caffe", last_layer="relu5_1")
-if config == "channels-last":
-    extractor = extractor.to(memory_format=torch.channels_last)
-    plain = nst.engine.to_tensor
-    nst.engine.to_tensor = lambda *a, **k: plain(*a, **k).contiguous(memory_format=torch.channels_last)
+if config == "channels-last":  # the weights, and the picture as it enters the network (L-BFGS needs it flat)
+    network = extractor.to(memory_format=torch.channels_last)
+
+    class ChannelsLast:
+        device, source, pooling = network.device, network.source, network.pooling
+
+        def __call__(self, image, layers, visit=None):
+            return network(image.contiguous(memory_format=torch.channels_last), layers, visit=visit)
+
+    extractor = ChannelsLast()
 elif config == "no oneDNN":
     torch.backends.mkldnn.enabled = False
 elif config == "one thread fewer":

@@ -231,14 +231,15 @@ def test_a_clip_in_chunks_on_two_workers_has_every_frame_the_audio_and_no_seam(e
     assert made.frames == 20 and made.fps == 12 and made.audio
     frames = decoded(out)
     steps = [np.abs(b[:, :-SHIFT] - a[:, SHIFT:]).mean() for a, b in zip(frames[:-1], frames[1:], strict=True)]
-    # Every frame on its own (the first 8), for scale: textures jump by about 40 levels a frame.
+    # Every frame on its own (the first 8), for scale: textures jump by about 25 levels a frame
+    # (43 before L-BFGS leaps were undone: some frames made alone had leapt to noise).
     alone = settings.replace(temporal_weight=0)
     jumpy = flicker(
         decoded(_whole(stylize_video_chunks(executor, clip, style, tmp_path / "j.mp4", alone, max_frames=8)))
     )
     seam = max(steps[6:13])  # the pairs into, across and out of the cross-faded frames 8 to 13
-    assert seam < 0.3 * jumpy, (steps, jumpy)  # the second chunk's start does not show as a jump
-    assert flicker(frames) < 0.3 * jumpy, (steps, jumpy)
+    assert seam < 0.5 * jumpy, (steps, jumpy)  # the second chunk's start does not show as a jump
+    assert flicker(frames) < 0.5 * jumpy, (steps, jumpy)
 
 
 def _whole(run, firsts: set | None = None, order: list | None = None):
