@@ -35,6 +35,23 @@ def inputs() -> tuple[Image.Image, Image.Image, str]:
     return Image.fromarray(photo), Image.fromarray(painting), "generated pictures (../shared/images not found)"
 
 
+def median_step(content: Image.Image, style: Image.Image, settings, extractor) -> tuple[float, object]:
+    """Seconds per step of a run (the median, the first step, a warm-up, not counted) and its last record.
+
+    For child processes of this checkout only; ``scaling.py``'s children, which may run in an
+    older checkout's ``benchmarks/``, keep their own copy.
+    """
+    from nst import transfer
+
+    times, last, progress = [], None, None
+    for progress in transfer(content, style, settings, extractor=extractor):
+        if last is not None:
+            times.append(progress.elapsed - last)
+        last = progress.elapsed
+    times.sort()
+    return times[len(times) // 2], progress
+
+
 def run_child(code: str, *args: str, root: Path = ROOT) -> dict:
     """Run ``code`` in a fresh Python (so peak memory is its own); it prints one JSON line.
 

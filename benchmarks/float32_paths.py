@@ -31,8 +31,8 @@ CHILD = r"""
 import json, os, sys
 import torch
 sys.path.insert(0, "benchmarks")
-from common import inputs
-from nst import Settings, build_extractor, transfer
+from common import inputs, median_step
+from nst import Settings, build_extractor
 config, size, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 content, style, _ = inputs()
 extractor = build_extractor("caffe", last_layer="relu5_1")
@@ -51,13 +51,8 @@ elif config == "no oneDNN":
 elif config == "one thread fewer":
     torch.set_num_threads(max(1, torch.get_num_threads() - 1))
 settings = Settings(output_size=size, iterations=steps + 1, preview_every=0, scales=1, precision="float32")
-times, last = [], None
-for progress in transfer(content, style, settings, extractor=extractor):
-    if last is not None:
-        times.append(progress.elapsed - last)
-    last = progress.elapsed
-times.sort()
-print(json.dumps({"per_step": times[len(times) // 2], "loss": progress.loss, "threads": torch.get_num_threads()}))
+per_step, progress = median_step(content, style, settings, extractor)
+print(json.dumps({"per_step": per_step, "loss": progress.loss, "threads": torch.get_num_threads()}))
 """
 
 CONFIGS = ("default", "channels-last", "no oneDNN", "one thread fewer")

@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import checkout, machine, run_child, table  # noqa: E402
 
+# Its own timing loop, not common.median_step(): with --baseline it runs in an older checkout's benchmarks/.
 CHILD = r"""
 import json, sys
 sys.path.insert(0, "benchmarks")

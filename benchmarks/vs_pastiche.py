@@ -22,19 +22,14 @@ from common import machine, run_child, table  # noqa: E402
 NST = r"""
 import json, sys
 sys.path.insert(0, "benchmarks")
-from common import inputs, peak_rss_mb
-from nst import Settings, build_extractor, transfer
+from common import inputs, median_step, peak_rss_mb
+from nst import Settings, build_extractor
 size, steps, precision = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 content, style, _ = inputs()
 extractor = build_extractor("caffe", last_layer="relu5_1")
 settings = Settings(output_size=size, iterations=steps + 1, preview_every=0, scales=1, precision=precision)
-times, last = [], None
-for progress in transfer(content, style, settings, extractor=extractor):
-    if last is not None:
-        times.append(progress.elapsed - last)
-    last = progress.elapsed
-times.sort()
-print(json.dumps({"per_step": times[len(times) // 2], "peak_mb": peak_rss_mb(), "size": progress.size}))
+per_step, progress = median_step(content, style, settings, extractor)
+print(json.dumps({"per_step": per_step, "peak_mb": peak_rss_mb(), "size": progress.size}))
 """
 
 PASTICHE = r"""
