@@ -102,9 +102,8 @@ def wasserstein_error(
     known (:func:`covariance_root`). The trace of the matrix square root is the sum of the square
     roots of the eigenvalues, whose gradients are stable where eigenvectors' are not.
     """
-    gram, mean = value[..., :-1], value[..., -1]
+    mean, covariance = _moments(value)
     target_gram, target_mean = target[..., :-1], target[..., -1]
-    covariance = gram - mean.unsqueeze(-1) * mean.unsqueeze(-2)
     root = (covariance_root(target) if target_root is None else target_root).to(covariance.dtype)
     product = root @ covariance @ root
     product = (product + product.transpose(-1, -2)) / 2
@@ -119,11 +118,16 @@ def wasserstein_error(
 
 def covariance_root(statistics: torch.Tensor) -> torch.Tensor:
     """The symmetric square root ``S^1/2`` of the covariance in :func:`style_statistics` ``(B, C, C+1)``."""
-    gram, mean = statistics[..., :-1], statistics[..., -1]
-    covariance = (gram - mean.unsqueeze(-1) * mean.unsqueeze(-2)).double()
+    covariance = _moments(statistics)[1].double()
     eigenvalues, vectors = torch.linalg.eigh((covariance + covariance.transpose(-1, -2)) / 2)
     root: torch.Tensor = vectors @ torch.diag_embed(eigenvalues.clamp_min(0.0).sqrt()) @ vectors.transpose(-1, -2)
     return root.to(statistics.dtype)
+
+
+def _moments(statistics: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean ``(B, C)`` and covariance ``(B, C, C)`` in :func:`style_statistics` ``(B, C, C+1)``."""
+    gram, mean = statistics[..., :-1], statistics[..., -1]
+    return mean, gram - mean.unsqueeze(-1) * mean.unsqueeze(-2)
 
 
 def _trace(matrices: torch.Tensor) -> torch.Tensor:
