@@ -7,12 +7,14 @@ and per second of their own computation (the other runs' time is not counted).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 
 from nst.engine import Progress
 from nst.errors import NSTError
+from nst.executor import Executor, Job, run_many
 
 
 @dataclass(frozen=True)
@@ -60,3 +62,26 @@ def race(runners: Mapping[str, Iterator[Progress]]) -> Generator[Lap, None, None
             close = getattr(runner, "close", None)
             if close is not None:
                 close()
+
+
+def race_on(
+    executor: Executor, jobs: Mapping[str, Job], *, parallel: int = 2, owner: str = ""
+) -> Generator[Lap, None, None]:
+    """The race with its runners sent through an executor (a cluster's workers), ``parallel`` at a time.
+
+    On a cluster the runners do not take turns: each computes on its own worker and the
+    laps come as their steps arrive, each runner's in order. A runner's seconds are its
+    run's own (:attr:`~nst.engine.Progress.elapsed`, measured where it runs). With
+    ``parallel`` 1 the runners go one after the other. Closing this generator stops them all.
+    """
+    names = list(jobs)
+    spent = dict.fromkeys(names, 0.0)
+    with contextlib.closing(run_many(executor, [jobs[name] for name in names], parallel=parallel,
+                                     owner=owner)) as records:  # fmt: skip
+        for index, record in records:
+            name = names[index]
+            if isinstance(record, NSTError):
+                yield Lap(name, None, spent[name], record)
+                continue
+            spent[name] = record.elapsed
+            yield Lap(name, record, record.elapsed)

@@ -360,8 +360,16 @@ def stylize_video_chunks(
     overlap: int = OVERLAP,
     preview_seconds: float | None = None,
     preview_size: int | None = None,
+    done: Sequence[Image.Image] = (),
+    parallel: int | None = None,
+    owner: str = "video",
 ) -> Generator[VideoProgress, None, Path | None]:
     """:func:`stylize_video` with the clip split into chunks made at once by the executor's workers.
+
+    ``parallel`` chunks at most (default: one per worker; 1 makes the clip in order on one
+    worker, as :func:`stylize_video` does here). ``done`` goes on from an earlier, stopped
+    run as in :func:`stylize_video`: those frames are written as they are, and the first
+    chunk follows the last of them.
 
     Each worker gets the clip's file and its range of frames (:func:`plan_chunks`); its first
     frame is stylised like a picture, the rest follow it as in :func:`stylize_video`. Where
@@ -389,7 +397,10 @@ def stylize_video_chunks(
     styles = [picture_bytes(s) for s in given]
     for data in styles:
         load_image(data, name="the style picture")  # refused here, before any worker starts
-    chunks = plan_chunks(frames, executor.workers, overlap)
+    done = list(done[:frames])
+    chunks = [Chunk(len(done) + chunk.first, len(done) + chunk.stop)
+              for chunk in plan_chunks(frames - len(done), parallel or executor.workers, overlap)
+              if len(done) < frames]  # fmt: skip
     data = Path(source).read_bytes()
     events: queue.SimpleQueue[tuple[int, dict[str, Any] | BaseException | None]] = queue.SimpleQueue()
     stop = threading.Event()
@@ -398,8 +409,10 @@ def stylize_video_chunks(
         wire = {"clip": data, "suffix": Path(source).suffix.lower(), "first": chunk.first, "stop": chunk.stop,
                 "size": size, "styles": styles, "blend": blend, "settings": dataclasses.asdict(settings),
                 "preview_seconds": preview_seconds, "preview_size": preview_size}  # fmt: skip
+        if done and number == 0:  # the first chunk follows the last frame made before
+            wire["previous"] = picture_bytes(done[-1])
         try:
-            with contextlib.closing(executor.run_chunk(wire, owner="video", stop=stop)) as records:
+            with contextlib.closing(executor.run_chunk(wire, owner=owner, stop=stop)) as records:
                 for record in records:
                     events.put((number, record))
                     if stop.is_set():
@@ -431,6 +444,8 @@ def stylize_video_chunks(
 
     finished = 0
     try:
+        for picture in done:  # made by an earlier run
+            writer.write(_sized(picture, size))
         for thread in threads:
             thread.start()
         running = len(threads)

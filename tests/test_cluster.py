@@ -255,6 +255,46 @@ def _whole(run, firsts: set | None = None, order: list | None = None):
         return stop.value
 
 
+def test_a_race_on_the_cluster_runs_its_two_runners_at_once_each_on_its_own_worker(executor) -> None:
+    from nst.race import race_on
+
+    jobs = {"lbfgs": _job(steps=8), "adam": _job(steps=8, optimizer="adam")}
+    laps = list(race_on(executor, jobs, parallel=2, owner="racer"))
+    assert all(lap.error is None for lap in laps)
+    for name in jobs:
+        mine = [lap for lap in laps if lap.name == name]
+        assert [lap.progress.step for lap in mine] == list(range(1, 9)), name
+        assert [lap.seconds for lap in mine] == sorted(lap.seconds for lap in mine)  # the run's own time
+        assert mine[-1].progress.image is not None
+    order = [lap.name for lap in laps]
+    assert order.index("adam") < len(order) - 1 - order[::-1].index("lbfgs")  # at once: adam began before lbfgs ended
+    assert executor.free == 2
+
+
+def test_a_clip_goes_on_from_its_frames_done_on_one_worker_as_it_would_here(executor, tmp_path) -> None:
+    # The app's Video tab on a cluster: a stopped clip goes on, in order, on one worker.
+    from nst.video import stylize_video
+    from tests.test_video import sliding_frames, write_clip
+
+    clip = write_clip(tmp_path / "pan.mp4", sliding_frames(5, (64, 48)), fps=12)
+    style = make_style(48, 48, seed=3)
+    settings = Settings(output_size=64, iterations=8, frame_iterations=4, precision="float32", seed=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as many as a worker has: the same order of sums, the same pixels
+    try:
+        here = [p.image for p in stylize_video(clip, style, tmp_path / "here.mp4", settings) if p.frame_done]
+    finally:
+        torch.set_num_threads(threads)
+    records = list(stylize_video_chunks(executor, clip, style, tmp_path / "there.mp4", settings, done=here[:2],
+                                        parallel=1))  # fmt: skip
+    assert sorted({record.frame for record in records}) == [3, 4, 5]  # only the frames not done yet
+    there = [record.image for record in records if record.frame_done]
+    assert len(there) == 3 and records[0].certain is not None  # frame 3 followed frame 2 along the flow
+    for made_here, made_there in zip(here[2:], there, strict=True):
+        assert np.array_equal(np.asarray(made_here), np.asarray(made_there))
+    assert probe(tmp_path / "there.mp4").frames == 5
+
+
 def test_a_worker_lost_mid_run_hands_the_run_to_another_from_its_latest_picture(cluster, executor) -> None:
     # Last in this file: it takes a node away.
     ticket, run = _start(executor, _job(steps=40, every=None, preview_every=5), "survivor")

@@ -54,6 +54,55 @@ def test_the_app_runs_on_the_cluster_and_says_so(cluster, monkeypatch) -> None: 
         backend.clear()
 
 
+def test_the_race_layer_views_print_size_and_video_run_on_the_cluster(cluster, monkeypatch, tmp_path) -> None:  # noqa: F811
+    from tests.test_video_app import clip_bytes, output_frames
+    from webapp.resources import backend, run_queue
+
+    def numbered(queue) -> int:  # the number the queue gives its next run (taking it)
+        ticket = queue.join("counting")
+        queue.leave(ticket)
+        return ticket.number
+
+    monkeypatch.setenv("NST_CLUSTER", cluster.address)
+    backend.clear()
+    try:
+        app = stylize(small_app(iterations=10))
+        assert "Done at step 10 of 10" in app.get("progress")[0].proto.text
+        here, there = numbered(run_queue("cpu")), numbered(backend().executor.queue)
+        app.select_slider(key="race_size").set_value(128)
+        app.slider(key="race_steps").set_value(10)
+        app.button(key="race_start").click().run()
+        assert not app.exception and not app.error, [e.value for e in app.error]
+        race = app.session_state.session.race
+        assert all(lane.image is not None and "step 10" in lane.caption for lane in race.lanes.values())
+        assert len(race.history) == 20
+        app.select_slider(key="layers_size").set_value(96)
+        app.slider(key="layers_steps").set_value(10)
+        app.button(key="layers_start").click().run()
+        assert not app.exception and not app.error, [e.value for e in app.error]
+        assert len(app.session_state.session.layer_views) == 10
+        app.button(key="print_go").click().run()
+        assert not app.exception and not app.error, [e.value for e in app.error]
+        version = app.session_state.session.print_version
+        assert version.status == "done" and max(version.image.size) == 256
+        app.file_uploader(key="video_upload").set_value(("pan.mp4", clip_bytes(tmp_path), "video/mp4")).run()
+        app.select_slider(key="video_size").set_value(128)
+        app.slider(key="video_frames").set_value(3)
+        app.slider(key="video_steps").set_value(5)
+        app.button(key="video_go").click().run()
+        assert not app.exception and not app.error, [e.value for e in app.error]
+        job = app.session_state.session.video
+        assert job.status == "done" and len(job.frames) == 3 and output_frames(app, tmp_path) == 3
+        # All of them went to the cluster's workers (2 runners, 10 views, 1 print, 1 clip), none ran here.
+        assert numbered(backend().executor.queue) == there + 2 + 10 + 1 + 1 + 1
+        assert numbered(run_queue("cpu")) == here + 1
+    finally:
+        chosen = backend()
+        if chosen.executor is not None:
+            chosen.executor.close()
+        backend.clear()
+
+
 def test_an_unreachable_cluster_is_a_message_and_the_fallback_serves_here(monkeypatch) -> None:
     from webapp.resources import backend
 

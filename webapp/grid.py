@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
 import streamlit as st
 
 from nst import Settings
-from nst.errors import NSTError
-from nst.executor import Executor
 from nst.grid import RATIOS, STYLE_DEPTHS, GridStep, ratio_grid, ratio_grid_on
-from webapp.resources import backend
 from webapp.sidebar import write_settings
 from webapp.state import GridOutcome, Picture, Result, session
 from webapp.turns import figure_controls, small_runs_ui
@@ -30,16 +24,18 @@ def grid_ui(settings: Settings | None, content: Picture | None, style: Picture |
                             ":material/grid_view:", ready)  # fmt: skip
     if asked.start and settings is not None and content is not None and style is not None:
         grid = record.grid = GridOutcome(content, style)
-        chosen = backend()
-        if chosen.executor is not None:  # on a cluster: cells at once on half its workers (others' turns stay free)
-            _on_cluster(chosen.executor, grid, settings, asked.size, asked.steps, asked.status)
-        else:
-            grid_steps = small_runs_ui(asked.status, settings, asked.steps, lambda extractor: ratio_grid(
-                content.image, style.images, settings, size=asked.size, steps=asked.steps, extractor=extractor,
-                cache=record.cache,
-            ))  # fmt: skip
-            for grid_step in grid_steps:
-                _keep(grid, grid_step)
+        grid_steps = small_runs_ui(
+            asked.status,
+            settings,
+            asked.steps,
+            here=lambda extractor: ratio_grid(content.image, style.images, settings, size=asked.size,
+                                              steps=asked.steps, extractor=extractor, cache=record.cache),
+            there=lambda executor, parallel: ratio_grid_on(executor, content.image, style.images, settings,
+                                                           size=asked.size, steps=asked.steps, parallel=parallel,
+                                                           owner=record.tag),
+        )  # fmt: skip
+        for grid_step in grid_steps:
+            _keep(grid, grid_step)
     shown = record.grid
     if shown is None or not shown.cells:
         return shown
@@ -58,27 +54,6 @@ def grid_ui(settings: Settings | None, content: Picture | None, style: Picture |
             column.button("Continue", key=f"grid_continue_{row}_{column_index}", on_click=_continue_cell,
                           args=(row, column_index), icon=":material/open_in_full:", help=cell.label)  # fmt: skip
     return shown
-
-
-def _on_cluster(executor: Executor, grid: GridOutcome, settings: Settings, size: int, steps: int, status: Any) -> None:
-    parallel = max(1, executor.workers // 2)
-    made = 0
-    try:
-        cells = ratio_grid_on(executor, grid.content.image, grid.style.images, settings, size=size, steps=steps,
-                              parallel=parallel, owner=session().tag)  # fmt: skip
-        with contextlib.closing(cells):
-            for grid_step in cells:
-                made += 1
-                count = grid_step.count
-                status.progress(
-                    min(1.0, made / (count * steps)),
-                    text=f"{len(grid.cells)} of {count} cells, {parallel} at a time on the cluster's workers",
-                )
-                _keep(grid, grid_step)
-    except NSTError as error:
-        status.error(str(error))
-        return
-    status.empty()
 
 
 def _keep(grid: GridOutcome, grid_step: GridStep) -> None:

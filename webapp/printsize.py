@@ -2,7 +2,7 @@
 
 The result's picture is the starting point; the engine goes on coarse to fine from its size
 up to the print size (``nst.Resume``), and scales too large for the memory budget work in
-tiles (``nst.tiles``). The run takes its turn in the device's queue like every other run;
+tiles (``nst.tiles``). The run takes its turn in the device's queue like every other run (on a cluster: a worker's);
 the page gets display-sized previews only, and a status line per scale and tile with an
 ETA. The finished picture downloads as a PNG whose name carries its size and whose DPI is
 written in the file. Stop ends the run and keeps the result as it was.
@@ -15,14 +15,14 @@ from typing import Any
 
 import streamlit as st
 
-import nst
 from nst import NSTError, Progress, Resume, Settings
 from nst.device import resolve_device
+from nst.executor import Job
 from nst.images import scaled_size
 from webapp.display import DISPLAY_SIDE, file_name, fit, png
 from webapp.resources import LIMITS
 from webapp.state import PrintVersion, Result, session
-from webapp.turns import model_turn
+from webapp.turns import run_turn
 
 FACTORS = {"2×": 2, "4×": 4, "size in px": 0}
 PRINT_STEPS = 20  # steps over the scales from the result's size up to the print size
@@ -88,8 +88,8 @@ def _run(status: Any, picture: Any, result: Result, settings: Settings) -> None:
     record = session()
     version = PrintVersion(size=settings.output_size, dpi=settings.dpi, of=id(result))
     record.print_version = version
-    with model_turn(status, settings) as turn:
-        if turn is None:  # model_turn has said why in the status line
+    with run_turn(status, settings, record.cache) as turn:  # here, or on a cluster's worker
+        if turn is None:  # run_turn has said why in the status line
             version.status, version.message, record.print_pending = "failed", "The device is not usable.", False
             return
         started = time.perf_counter()
@@ -98,17 +98,17 @@ def _run(status: Any, picture: Any, result: Result, settings: Settings) -> None:
         def on_tile(done: int, count: int) -> None:  # an st call: Stop ends the run here, within a tile
             status.progress(done / count, text=f"{_line(latest.get('p'), settings)} · tile {done} of {count}")
 
-        engine = nst.transfer(
-            result.content.image,
-            result.style.images,
-            settings,
-            extractor=turn.extractor,
-            cache=record.cache,
-            resume=Resume(result.image, step=0, total=settings.iterations),
-            masks=list(result.regions) or None,
-            preview_seconds=PREVIEW_SECONDS,
-            preview_size=DISPLAY_SIDE,
-            on_tile=on_tile,
+        engine = turn.start(
+            Job(
+                result.content.image,
+                result.style.images,
+                settings,
+                resume=Resume(result.image, step=0, total=settings.iterations),
+                masks=list(result.regions) or None,
+                preview_seconds=PREVIEW_SECONDS,
+                preview_size=DISPLAY_SIDE,
+                on_tile=None if turn.remote else on_tile,  # a worker's tiles are not reported, only its steps
+            )
         )
         try:  # a rerun (a widget moved) interrupts this and asks for the print again: it stays pending
             for progress in engine:
@@ -119,6 +119,7 @@ def _run(status: Any, picture: Any, result: Result, settings: Settings) -> None:
                 status.progress(progress.step / progress.total, text=_line(progress, settings))
                 if progress.done and progress.image is not None:
                     version.image, version.status = progress.image, "done"
+            version.notes = list(getattr(engine, "notes", []))  # a cluster's worker was lost on the way
             record.print_pending = False
         except NSTError as error:
             version.status, version.message, record.print_pending = "failed", str(error), False
@@ -143,6 +144,8 @@ def _show(status: Any, picture: Any, version: PrintVersion | None, result: Resul
     if version.status == "done" and version.image is not None:
         width, height = version.image.size
         status.success(f"Print-size version: {width}×{height} px in {version.seconds:.0f} s.")
+        for note in version.notes:
+            st.info(note, icon=":material/sync_problem:")
         smaller = " (shown smaller)" if max(width, height) > DISPLAY_SIDE else ""
         picture.image(fit(version.image, DISPLAY_SIDE), caption=f"{width}×{height} px{smaller}")
         st.download_button(

@@ -7,6 +7,7 @@ shows the loss against steps and against each run's own computing time.
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from typing import Any
 
 import altair as alt
@@ -15,9 +16,11 @@ import streamlit as st
 
 import nst
 from nst import DivergedError, Settings
-from nst.race import race
+from nst.executor import Job
+from nst.race import Lap, race, race_on
 from nst.settings import LEARNING_RATES, help_text
 from webapp.display import DISPLAY_SIDE, OPTIMISER_NAMES, STYLE_LOSS_NAMES, fit, number
+from webapp.resources import backend
 from webapp.sidebar import BIND
 from webapp.state import Lane, Picture, RaceOutcome, session
 from webapp.stylize import CHART_SECONDS, PREVIEW_SECONDS
@@ -29,7 +32,8 @@ def race_ui(settings: Settings | None, content: Picture | None, style: Picture |
     record = session()
     st.caption(
         "Which optimiser wins, and what does the style loss change? The same pictures and weights, two "
-        "runners with their own optimiser and style loss, one step each in turn. The race runs single-scale "
+        "runners with their own optimiser and style loss, one step each in turn (on a cluster of four or more workers, each "
+        "on a worker of its own at once). The race runs single-scale "
         "at the size chosen here; the rest comes from the sidebar. Two style losses measure the style "
         "differently, so compare their pictures, not their loss curves."
     )
@@ -91,11 +95,19 @@ def _label(name: str, settings: Settings) -> str:
 def _run_race(
     configs: dict[str, Settings], content: Picture, style: Picture, slots: dict[str, Any], chart: Any
 ) -> None:
-    """Race the runs on this session's turn; the latest pictures and losses stay in the session."""
+    """Race the runs (here on this session's turn, or on a cluster's workers); the latest
+    pictures and losses stay in the session."""
     record = session()
     labels = {name: _label(name, settings) for name, settings in configs.items()}
     outcome = RaceOutcome(lanes={name: Lane(labels[name]) for name in configs})
     record.race = outcome
+    executor = backend().executor
+    if executor is not None:  # each runner on its own worker when half the workers allow two
+        jobs = {name: Job(content.image, style.images, settings, preview_seconds=PREVIEW_SECONDS,
+                          preview_size=DISPLAY_SIDE) for name, settings in configs.items()}  # fmt: skip
+        _show_laps(race_on(executor, jobs, parallel=min(2, max(1, executor.workers // 2)), owner=record.tag),
+                   outcome, labels, slots, chart)  # fmt: skip
+        return
     with model_turn(chart, configs["A"]) as turn:
         if turn is None:
             return
@@ -110,29 +122,36 @@ def _run_race(
             )  # fmt: skip
             for name, settings in configs.items()
         }
-        laps, last_chart = race(runners), 0.0
-        try:
-            for lap in laps:
-                lane = outcome.lanes[lap.name]
-                if lap.error is not None or lap.progress is None:
-                    lane.caption = f"{labels[lap.name]}: stopped, {lap.error}"
-                    if isinstance(lap.error, DivergedError) and lap.error.last_image is not None:
-                        lane.image = lap.error.last_image
-                    continue
-                progress = lap.progress
-                outcome.history.append(
-                    {"runner": labels[lap.name], "step": progress.step, "seconds": lap.seconds, "loss": progress.loss}
-                )
-                if progress.image is not None:
-                    lane.image = progress.image
-                    lane.caption = f"{labels[lap.name]}: step {progress.step}, loss {progress.loss:.3g}"
-                    slots[lap.name].image(fit(progress.image, DISPLAY_SIDE), output_format="JPEG",
-                                          caption=lane.caption, width="stretch")  # fmt: skip
-                if time.perf_counter() - last_chart >= CHART_SECONDS:
-                    last_chart = time.perf_counter()
-                    chart.altair_chart(race_chart(outcome.history), width="stretch")
-        finally:
-            laps.close()
+        _show_laps(race(runners), outcome, labels, slots, chart)
+
+
+def _show_laps(
+    laps: Generator[Lap, None, None], outcome: RaceOutcome, labels: dict[str, str], slots: dict[str, Any], chart: Any
+) -> None:
+    """Draw each lap as it comes: the runner's picture and caption, the chart now and then."""
+    last_chart = 0.0
+    try:
+        for lap in laps:
+            lane = outcome.lanes[lap.name]
+            if lap.error is not None or lap.progress is None:
+                lane.caption = f"{labels[lap.name]}: stopped, {lap.error}"
+                if isinstance(lap.error, DivergedError) and lap.error.last_image is not None:
+                    lane.image = lap.error.last_image
+                continue
+            progress = lap.progress
+            outcome.history.append(
+                {"runner": labels[lap.name], "step": progress.step, "seconds": lap.seconds, "loss": progress.loss}
+            )
+            if progress.image is not None:
+                lane.image = progress.image
+                lane.caption = f"{labels[lap.name]}: step {progress.step}, loss {progress.loss:.3g}"
+                slots[lap.name].image(fit(progress.image, DISPLAY_SIDE), output_format="JPEG",
+                                      caption=lane.caption, width="stretch")  # fmt: skip
+            if time.perf_counter() - last_chart >= CHART_SECONDS:
+                last_chart = time.perf_counter()
+                chart.altair_chart(race_chart(outcome.history), width="stretch")
+    finally:
+        laps.close()
 
 
 def race_chart(history: list[dict[str, float | str]]) -> alt.HConcatChart:

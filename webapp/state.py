@@ -128,6 +128,7 @@ class PrintVersion:
     status: RunStatus = "running"
     message: str = ""
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # e.g. a cluster's worker was lost and another went on
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 A server with many browser sessions (a classroom) runs one thing at a time per device
 (``NST_RUNS_PER_DEVICE``); the others wait in a fair queue and see their place. The main
-run, the race, the grid, the layer views and "inside the network" all go through
-:func:`model_turn`, so places follow the order of the clicks, even while the first click
-of a fresh server is still loading VGG19.
+run, the race, the grid, the layer views, print sizes, the Video tab and "inside the
+network" all go through :func:`model_turn`, so places follow the order of the clicks, even
+while the first click of a fresh server is still loading VGG19. On a cluster
+(:func:`webapp.resources.backend`) all but "inside the network" go to the cluster's fair
+queue instead: :func:`run_turn` for one run, :func:`small_runs_ui` for a figure's runs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import streamlit as st
 import nst
 from nst import FeatureExtractor, NSTError, Progress, Settings, TargetCache
 from nst.device import resolve_device
-from nst.executor import Job
+from nst.executor import Executor, Job, Run
 from webapp.resources import backend, run_queue, shared_extractor
 from webapp.sidebar import BIND, WEIGHT_LABELS
 from webapp.state import session
@@ -30,7 +32,7 @@ from webapp.state import session
 class RunTurn:
     """This session's turn for a main run, here or on a cluster worker: ``start(job)`` begins it."""
 
-    start: Callable[[Job], Iterator[Progress]]
+    start: Callable[[Job], Generator[Progress, None, None] | Run]  # both close() to stop
     waited: float  # seconds in the queue
     number: int  # the backend's count of runs, in order of arrival
     remote: bool  # on a cluster worker (pictures cross the network display-sized)
@@ -38,7 +40,7 @@ class RunTurn:
 
 @contextlib.contextmanager
 def run_turn(status: Any, settings: Settings, cache: TargetCache) -> Iterator[RunTurn | None]:
-    """Wait for a turn for a main run on the server's backend (:func:`webapp.resources.backend`).
+    """Wait for a turn for a run on the server's backend (:func:`webapp.resources.backend`).
 
     Here: :func:`model_turn` (the device's queue and the shared VGG19, ``cache`` for the
     targets). On a cluster: the cluster's fair queue, showing the place and the free
@@ -56,10 +58,11 @@ def run_turn(status: Any, settings: Settings, cache: TargetCache) -> Iterator[Ru
                 return
             extractor = turn.extractor
 
-            def here(job: Job) -> Iterator[Progress]:
+            def here(job: Job) -> Generator[Progress, None, None]:
                 return nst.transfer(
                     job.content, job.style, job.settings, extractor=extractor, cache=cache, init_image=job.init_image,
                     preview_seconds=job.preview_seconds, resume=job.resume, masks=job.masks,
+                    preview_size=job.preview_size, on_tile=job.on_tile,
                 )  # fmt: skip
 
             yield RunTurn(here, turn.waited, turn.number, remote=False)
@@ -171,19 +174,45 @@ R = TypeVar("R", bound=Record)
 
 
 def small_runs_ui(
-    status: Any, settings: Settings, steps: int, start: Callable[[FeatureExtractor], Generator[R, None, None]]
+    status: Any,
+    settings: Settings,
+    steps: int,
+    here: Callable[[FeatureExtractor], Generator[R, None, None]],
+    there: Callable[[Executor, int], Generator[R, None, None]],
 ) -> Iterator[R]:
-    """A figure's small runs (``start(extractor)`` yields :class:`Record` s), on this session's
-    turn, with a progress bar in ``status``; yields every record."""
-    with model_turn(status, settings) as turn:
-        if turn is None:
-            return
-        records = start(turn.extractor)
+    """A figure's small runs with a progress bar in ``status``; yields every record.
+
+    Here: ``here(extractor)`` on this session's turn on the device, one run after the other.
+    On a cluster: ``there(executor, parallel)``, the runs on half its workers at once (at
+    least one), so that other sessions keep their turns. An error ends the figure with a
+    message in ``status``.
+    """
+    chosen = backend()
+    executor = chosen.executor
+    if executor is None:
+        with model_turn(status, settings) as turn:
+            if turn is None:
+                return
+            yield from _counted(status, steps, here(turn.extractor), "")
+    else:
+        parallel = max(1, executor.workers // 2)
+        where = f", {parallel} at a time on the cluster's workers"
         try:
-            for record in records:
-                done = (record.number - 1) * steps + record.progress.step
-                status.progress(done / (record.count * steps), text=f"{record.number} of {record.count}")
-                yield record
-        finally:
-            records.close()
+            yield from _counted(status, steps, there(executor, parallel), where)
+        except NSTError as error:
+            status.error(str(error))
+            return
     status.empty()
+
+
+def _counted(status: Any, steps: int, records: Generator[R, None, None], where: str) -> Iterator[R]:
+    """Yield the records, showing how many steps of all the runs are done and how many runs."""
+    made, finished = 0, 0
+    try:
+        for record in records:
+            made += 1
+            finished += record.progress.done
+            status.progress(min(1.0, made / (record.count * steps)), text=f"{finished} of {record.count} done{where}")
+            yield record
+    finally:
+        records.close()

@@ -4,14 +4,16 @@ The style is the one chosen for pictures (the style column); the sidebar's weigh
 layers apply too. The clip's own knobs are here: the frame size (video is many pictures,
 so it is smaller than a picture's by default), the steps of the frames after the first,
 the temporal weight (``nst.video``) and how many frames to stylise. The run takes its turn
-in the device's queue like every other run; the page shows the frame being formed and the
-frames done. Every finished frame is kept in the session before anything is drawn, so Stop,
-or a rerun (a widget moved), never loses them: Stop offers the frames done as a playable
-clip, and a rerun goes on from the next frame.
+in the device's queue like every other run (on a cluster: the clip goes to one worker, in
+order); the page shows the frame being formed and the frames done. Every finished frame is
+kept in the session before anything is drawn, so Stop, or a rerun (a widget moved), never
+loses them: Stop offers the frames done as a playable clip, and a rerun goes on from the
+next frame.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -21,10 +23,10 @@ import streamlit as st
 
 from nst import NSTError, Settings
 from nst.settings import TEMPORAL_WEIGHTS, help_text
-from nst.video import VideoProgress, check_clip, frame_size, stylize_video
+from nst.video import VideoProgress, check_clip, frame_size, stylize_video, stylize_video_chunks
 from nst.videoio import probe
 from webapp.display import DISPLAY_SIDE, slug
-from webapp.resources import LIMITS
+from webapp.resources import LIMITS, backend
 from webapp.sidebar import BIND
 from webapp.state import Picture, VideoJob, session
 from webapp.turns import model_turn
@@ -118,14 +120,24 @@ def _run(job: VideoJob, settings: Settings, style: Picture, frames: int, status:
         job.key, job.frames, job.output, job.seconds = key, [], b"", 0.0
     job.status, job.message = "running", ""
     out = job.path.with_name(job.path.stem + "-styled.mp4")
-    with model_turn(status, settings) as turn:
-        if turn is None:
-            job.status, job.message, job.pending = "failed", "The device is not usable.", False
-            return
+    executor = backend().executor
+    with contextlib.ExitStack() as turns:
+        if executor is not None:  # on a cluster: the whole clip in order on one worker (others keep theirs)
+            status.info("Sent to the cluster's queue: the clip starts on the next free worker.",
+                        icon=":material/hourglass_top:")  # fmt: skip
+            run = stylize_video_chunks(executor, job.path, style.images, out, settings, max_frames=frames,
+                                       limits=LIMITS, app=True, preview_seconds=PREVIEW_SECONDS,
+                                       preview_size=DISPLAY_SIDE, done=list(job.frames), parallel=1,
+                                       owner=session().tag)  # fmt: skip
+        else:
+            turn = turns.enter_context(model_turn(status, settings))
+            if turn is None:
+                job.status, job.message, job.pending = "failed", "The device is not usable.", False
+                return
+            run = stylize_video(job.path, style.images, out, settings, extractor=turn.extractor, max_frames=frames,
+                                limits=LIMITS, app=True, preview_seconds=PREVIEW_SECONDS, preview_size=DISPLAY_SIDE,
+                                done=list(job.frames))  # fmt: skip
         started = time.perf_counter() - job.seconds
-        run = stylize_video(job.path, style.images, out, settings, extractor=turn.extractor, max_frames=frames,
-                            limits=LIMITS, app=True, preview_seconds=PREVIEW_SECONDS, preview_size=DISPLAY_SIDE,
-                            done=list(job.frames))  # fmt: skip
         try:
             for progress in run:
                 job.seconds = time.perf_counter() - started
