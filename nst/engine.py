@@ -239,6 +239,7 @@ def transfer(
             closure, terms = objective(extractor, build_terms(settings, targets), image, precision)
         del targets
         best: tuple[float, torch.Tensor, dict[str, float]] | None = None  # this scale's lowest loss, its picture
+        leaps = 0  # this scale's leaps undone so far
         try:
             for index_in_scale in range(scale.steps):
                 step += 1
@@ -262,11 +263,14 @@ def transfer(
                     best = (terms["total"], before, dict(terms))
                 elif layout.optimizer == "lbfgs" and terms["total"] > LEAP * best[0]:
                     # The previous step leapt uphill: go back and forget the curvature history (a fresh
-                    # L-BFGS takes a short first step). Adam would leap again from the same place.
-                    log.info("step %d: loss %.3g after a leap (best %.3g); back to the best picture", step,
-                             terms["total"], best[0])  # fmt: skip
+                    # L-BFGS takes a short first step), with half the step length each time: from the
+                    # same picture the same optimiser would take the same steps and leap again, over
+                    # and over. Adam would leap again from the same place.
+                    leaps += 1
+                    log.info("step %d: loss %.3g after a leap (best %.3g); back to the best picture, "
+                             "steps %d times shorter", step, terms["total"], best[0], 2**leaps)  # fmt: skip
                     _restore(image, best[1])
-                    optimizer = _make_optimizer(settings, image, layout)
+                    optimizer = _make_optimizer(settings, image, layout, shorter=2**leaps)
                 with torch.no_grad():
                     # Keep pixels displayable. For L-BFGS this projection departs from the textbook
                     # method, but at 256 px after 150 steps the saved 8-bit picture's loss is 7% lower
@@ -739,10 +743,16 @@ def lbfgs_history(image: torch.Tensor) -> int:
     return max(LBFGS_MIN_HISTORY, min(LBFGS_HISTORY, LBFGS_HISTORY_BYTES // pair_bytes))
 
 
-def _make_optimizer(settings: Settings, image: torch.Tensor, layout: Layout | None = None) -> torch.optim.Optimizer:
-    """The scale's optimiser: the settings', unless the memory budget made the layout choose (nst.tiles)."""
+def _make_optimizer(
+    settings: Settings, image: torch.Tensor, layout: Layout | None = None, shorter: float = 1.0
+) -> torch.optim.Optimizer:
+    """The scale's optimiser: the settings', unless the memory budget made the layout choose (nst.tiles).
+
+    ``shorter`` divides the learning rate (after a leap was undone).
+    """
     optimizer = layout.optimizer if layout is not None else settings.optimizer
     rate = layout.learning_rate if layout is not None and layout.learning_rate is not None else settings.lr
+    rate /= shorter
     if optimizer == "lbfgs":
         # max_iter=1: one function evaluation per step, so one step is one preview.
         # No line search (it would evaluate several times per step).

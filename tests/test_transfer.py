@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,8 +160,8 @@ def test_an_lbfgs_step_that_leaps_uphill_is_undone_and_its_history_forgotten(
     steps = {"n": 0}
     real = nst.engine._make_optimizer
 
-    def leaping_at_step_3(settings, image, layout=None):
-        optimizer = real(settings, image, layout)
+    def leaping_at_step_3(settings, image, layout=None, **changes):
+        optimizer = real(settings, image, layout, **changes)
         made.append(optimizer)
         step = optimizer.step
 
@@ -185,6 +186,59 @@ def test_an_lbfgs_step_that_leaps_uphill_is_undone_and_its_history_forgotten(
     assert len(made) == 2  # back to the best picture with a fresh L-BFGS
     assert losses[4] == pytest.approx(min(losses[:3]), rel=0.05)  # step 5 starts from the best picture again
     assert losses[-1] < min(losses[:3])
+
+
+def test_after_a_leap_the_steps_are_shorter_so_the_same_leap_does_not_repeat(
+    caffe_extractor, content_image, style_image, monkeypatch
+) -> None:
+    # From the best picture a fresh L-BFGS at the same rate takes the very same steps, so it
+    # leapt again at the same step, for the rest of the scale (found in a layer view: the loss
+    # went 10.5, 10.5, 51, 10.5, 10.5, 51, ... for 25 steps). Here every optimiser at the
+    # settings' rate leaps at its third step, as that one did.
+    made: list[torch.optim.Optimizer] = []
+    real = nst.engine._make_optimizer
+    rate = Settings().lr
+
+    def leaping_at_full_rate(settings, image, layout=None, **changes):
+        optimizer = real(settings, image, layout, **changes)
+        made.append(optimizer)
+        step, taken = optimizer.step, {"n": 0}
+
+        def step_then_leap(closure):
+            loss = step(closure)
+            taken["n"] += 1
+            if taken["n"] == 3 and optimizer.param_groups[0]["lr"] == rate:
+                with torch.no_grad():
+                    image.zero_()
+            return loss
+
+        optimizer.step = step_then_leap  # type: ignore[method-assign]
+        return optimizer
+
+    monkeypatch.setattr(nst.engine, "_make_optimizer", leaping_at_full_rate)
+    monkeypatch.setattr(nst.engine, "LEAP", 1.25)
+    records = run(content_image, style_image, caffe_extractor, iterations=12)
+    losses = [r.loss for r in records]
+    assert [optimizer.param_groups[0]["lr"] for optimizer in made] == [rate, rate / 2]  # one leap, then shorter
+    assert losses[-1] < min(losses[:3])
+
+
+def test_a_style_reconstruction_from_noise_keeps_improving(caffe_extractor) -> None:
+    # The layer view where the repeating leap was seen (96 px, one thread, as on a cluster worker).
+    from nst.reconstruct import plans
+
+    images = Path(__file__).resolve().parents[2] / "shared" / "images"
+    if not (images / "starry_night.jpg").exists():
+        pytest.skip("needs ../shared/images")
+    _, settings = plans(size=96, steps=30)[6]  # style from conv1_1 and conv2_1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        records = list(transfer(images / "tubingen.jpg", images / "starry_night.jpg", settings,
+                                extractor=caffe_extractor))  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert records[-1].loss < 0.2 * records[3].loss, [round(r.loss, 3) for r in records]
 
 
 def test_a_picture_too_thin_for_the_layers_is_a_clear_error(caffe_extractor, style_image) -> None:
