@@ -153,33 +153,41 @@ def test_a_last_step_that_leaps_uphill_is_undone(caffe_extractor, content_image,
     assert records[-1].loss == records[0].loss
 
 
-def test_an_lbfgs_step_that_leaps_uphill_is_undone_and_its_history_forgotten(
-    caffe_extractor, content_image, style_image, monkeypatch
-) -> None:
+def leaping(monkeypatch, leaps) -> list[torch.optim.Optimizer]:
+    """Make the engine's optimisers leap: after a step for which ``leaps(optimizer, own, all)`` is
+    true (``own``: that optimiser's steps, ``every``: every optimiser's), the picture turns black,
+    as after a step far too long. Returns the optimisers made, in order."""
     made: list[torch.optim.Optimizer] = []
-    steps = {"n": 0}
-    real = nst.engine._make_optimizer
+    real, steps = nst.engine._make_optimizer, {"every": 0}
 
-    def leaping_at_step_3(settings, image, layout=None, **changes):
+    def making(settings, image, layout=None, **changes):
         optimizer = real(settings, image, layout, **changes)
         made.append(optimizer)
-        step = optimizer.step
+        step, own = optimizer.step, {"n": 0}
 
         def step_then_leap(closure):
             loss = step(closure)
-            steps["n"] += 1
-            if steps["n"] == 3:
+            own["n"] += 1
+            steps["every"] += 1
+            if leaps(optimizer, own["n"], steps["every"]):
                 with torch.no_grad():
-                    image.zero_()  # a step far too long: a black picture
+                    image.zero_()
             return loss
 
         optimizer.step = step_then_leap  # type: ignore[method-assign]
         return optimizer
 
-    monkeypatch.setattr(nst.engine, "_make_optimizer", leaping_at_step_3)
+    monkeypatch.setattr(nst.engine, "_make_optimizer", making)
     # Relative errors barely pass 1 for any picture, so early in a run (loss near its start) a
-    # leap cannot double the loss; this test's leap counts from 1.25 times the best.
+    # leap cannot double the loss; these tests' leaps count from 1.25 times the best.
     monkeypatch.setattr(nst.engine, "LEAP", 1.25)
+    return made
+
+
+def test_an_lbfgs_step_that_leaps_uphill_is_undone_and_its_history_forgotten(
+    caffe_extractor, content_image, style_image, monkeypatch
+) -> None:
+    made = leaping(monkeypatch, lambda optimizer, own, every: every == 3)
     records = run(content_image, style_image, caffe_extractor, iterations=8)
     losses = [r.loss for r in records]
     assert losses[3] > 1.25 * min(losses[:3])  # measured at step 4: the leap
@@ -195,28 +203,8 @@ def test_after_a_leap_the_steps_are_shorter_so_the_same_leap_does_not_repeat(
     # leapt again at the same step, for the rest of the scale (found in a layer view: the loss
     # went 10.5, 10.5, 51, 10.5, 10.5, 51, ... for 25 steps). Here every optimiser at the
     # settings' rate leaps at its third step, as that one did.
-    made: list[torch.optim.Optimizer] = []
-    real = nst.engine._make_optimizer
     rate = Settings().lr
-
-    def leaping_at_full_rate(settings, image, layout=None, **changes):
-        optimizer = real(settings, image, layout, **changes)
-        made.append(optimizer)
-        step, taken = optimizer.step, {"n": 0}
-
-        def step_then_leap(closure):
-            loss = step(closure)
-            taken["n"] += 1
-            if taken["n"] == 3 and optimizer.param_groups[0]["lr"] == rate:
-                with torch.no_grad():
-                    image.zero_()
-            return loss
-
-        optimizer.step = step_then_leap  # type: ignore[method-assign]
-        return optimizer
-
-    monkeypatch.setattr(nst.engine, "_make_optimizer", leaping_at_full_rate)
-    monkeypatch.setattr(nst.engine, "LEAP", 1.25)
+    made = leaping(monkeypatch, lambda optimizer, own, every: own == 3 and optimizer.param_groups[0]["lr"] == rate)
     records = run(content_image, style_image, caffe_extractor, iterations=12)
     losses = [r.loss for r in records]
     assert [optimizer.param_groups[0]["lr"] for optimizer in made] == [rate, rate / 2]  # one leap, then shorter

@@ -32,10 +32,10 @@ def race_ui(settings: Settings | None, content: Picture | None, style: Picture |
     record = session()
     st.caption(
         "Which optimiser wins, and what does the style loss change? The same pictures and weights, two "
-        "runners with their own optimiser and style loss, one step each in turn (on a cluster of four or more workers, each "
-        "on a worker of its own at once). The race runs single-scale "
-        "at the size chosen here; the rest comes from the sidebar. Two style losses measure the style "
-        "differently, so compare their pictures, not their loss curves."
+        "runners with their own optimiser and style loss, one step each in turn (on a cluster of four or more "
+        "workers, each on a worker of its own at once). The race runs single-scale at the size chosen here; the "
+        "rest comes from the sidebar. Two style losses measure the style differently, so compare their pictures, "
+        "not their loss curves."
     )
     left, right, options = st.columns([1, 1, 1])
     with left:
