@@ -275,6 +275,18 @@ def run_many(
             thread.join()
 
 
+def run_together(
+    executor: Executor, jobs: Sequence[Job], *, parallel: int, owner: str = ""
+) -> Generator[tuple[int, Progress], None, None]:
+    """:func:`run_many` for runs that make one thing together (a figure's pictures): the first
+    job that fails ends them all, its error raised here."""
+    with contextlib.closing(run_many(executor, jobs, parallel=parallel, owner=owner)) as records:
+        for index, record in records:
+            if isinstance(record, NSTError):
+                raise record
+            yield index, record
+
+
 class LocalExecutor(Executor):
     """Runs in this process, ``slots`` at a time, with one VGG19 per device kept for the process."""
 

@@ -11,13 +11,11 @@ this project's losses are relative errors, so the ratios here are 3 ... 3000.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from nst.engine import Progress, transfer
-from nst.errors import NSTError
-from nst.executor import Executor, Job, run_many
+from nst.executor import Executor, Job, run_together
 from nst.features import FeatureExtractor
 from nst.images import ImageSource
 from nst.settings import Settings
@@ -109,8 +107,5 @@ def ratio_grid_on(
     cluster's workers); the cells' steps come interleaved, each cell's in order."""
     plan = cells(base, size=size, steps=steps, ratios=ratios)
     jobs = [Job(content, style, cell.settings) for cell in plan]
-    with contextlib.closing(run_many(executor, jobs, parallel=parallel, owner=owner)) as records:
-        for index, record in records:
-            if isinstance(record, NSTError):
-                raise record
-            yield GridStep(plan[index], index + 1, len(plan), record)
+    for index, progress in run_together(executor, jobs, parallel=parallel, owner=owner):
+        yield GridStep(plan[index], index + 1, len(plan), progress)

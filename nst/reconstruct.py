@@ -13,15 +13,13 @@ so that a laptop CPU draws all ten in under a minute.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Generator
 from dataclasses import dataclass
 
 from PIL import Image
 
 from nst.engine import Progress, transfer
-from nst.errors import NSTError
-from nst.executor import Executor, Job, run_many
+from nst.executor import Executor, Job, run_together
 from nst.features import FeatureExtractor
 from nst.images import ImageSource
 from nst.settings import Settings
@@ -115,10 +113,7 @@ def what_each_layer_sees_on(
     workers), ``parallel`` at a time; their steps come interleaved, each run's in order."""
     runs = plans(base, size=size, steps=steps)
     jobs = [Job(content, style, settings) for _, settings in runs]
-    with contextlib.closing(run_many(executor, jobs, parallel=parallel, owner=owner)) as records:
-        for index, record in records:
-            if isinstance(record, NSTError):
-                raise record
-            kind, settings = runs[index]
-            layers = settings.content_layers if kind == "content" else settings.style_layers
-            yield Reconstruction(kind, layers, index + 1, len(runs), record)
+    for index, progress in run_together(executor, jobs, parallel=parallel, owner=owner):
+        kind, settings = runs[index]
+        layers = settings.content_layers if kind == "content" else settings.style_layers
+        yield Reconstruction(kind, layers, index + 1, len(runs), progress)
