@@ -24,7 +24,7 @@ from webapp.resources import backend
 from webapp.sidebar import BIND
 from webapp.state import Lane, Picture, RaceOutcome, session
 from webapp.stylize import CHART_SECONDS, PREVIEW_SECONDS
-from webapp.turns import model_turn
+from webapp.turns import fair_share, model_turn
 
 
 def race_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> RaceOutcome | None:
@@ -105,7 +105,7 @@ def _run_race(
     if executor is not None:  # each runner on its own worker when half the workers allow two
         jobs = {name: Job(content.image, style.images, settings, preview_seconds=PREVIEW_SECONDS,
                           preview_size=DISPLAY_SIDE) for name, settings in configs.items()}  # fmt: skip
-        _show_laps(race_on(executor, jobs, parallel=min(2, max(1, executor.workers // 2)), owner=record.tag),
+        _show_laps(race_on(executor, jobs, parallel=min(2, fair_share(executor)), owner=record.tag),
                    outcome, labels, slots, chart)  # fmt: skip
         return
     with model_turn(chart, configs["A"]) as turn:

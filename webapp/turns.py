@@ -30,7 +30,8 @@ from webapp.state import session
 
 @dataclass(frozen=True)
 class RunTurn:
-    """This session's turn for a main run, here or on a cluster worker: ``start(job)`` begins it."""
+    """This session's turn for one run (the main run, a print size), here or on a cluster worker:
+    ``start(job)`` begins it."""
 
     start: Callable[[Job], Generator[Progress, None, None] | Run]  # both close() to stop
     waited: float  # seconds in the queue
@@ -195,7 +196,7 @@ def small_runs_ui(
                 return
             yield from _counted(status, steps, here(turn.extractor), "")
     else:
-        parallel = max(1, executor.workers // 2)
+        parallel = fair_share(executor)
         where = f", {parallel} at a time on the cluster's workers"
         try:
             yield from _counted(status, steps, there(executor, parallel), where)
@@ -203,6 +204,11 @@ def small_runs_ui(
             status.error(str(error))
             return
     status.empty()
+
+
+def fair_share(executor: Executor) -> int:
+    """How many of the cluster's workers one session's figure may use at once: half, at least one."""
+    return max(1, executor.workers // 2)
 
 
 def _counted(status: Any, steps: int, records: Generator[R, None, None], where: str) -> Iterator[R]:
