@@ -40,19 +40,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ray.cluster_utils import Cluster  # noqa: E402
+from ray.cluster_utils import Cluster
 
-from nst import Settings  # noqa: E402
-from nst.batch import plan_batch, run_batch  # noqa: E402
-from nst.cluster import RayExecutor  # noqa: E402
-from nst.executor import Job, LocalExecutor  # noqa: E402
+from nst import Settings
+from nst.batch import plan_batch, run_batch
+from nst.execution import LocalExecutor
+from nst.execution.cluster import RayExecutor
+from nst.jobs.picture import PictureJob
 
-from common import ROOT, SHARED_IMAGES, inputs, machine, table  # noqa: E402
+from common import ROOT, SHARED_IMAGES, inputs, machine, table
 
 PHOTOS = ("tubingen.jpg", "shipwreck.jpg", "the_scream.jpg", "woman-with-hat-matisse.jpg")
 
 
-def timed_run(executor, job: Job) -> tuple[float, float]:
+def timed_run(executor, job: PictureJob) -> tuple[float, float]:
     """(seconds to the first step, seconds to the last) of one run."""
     started = time.perf_counter()
     first = None
@@ -62,7 +63,7 @@ def timed_run(executor, job: Job) -> tuple[float, float]:
     return first or 0.0, time.perf_counter() - started
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915  # one benchmark, its steps in order
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=30)
@@ -73,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings(output_size=args.size, iterations=args.steps, precision=args.precision, seed=0)
     content, style, names = inputs()
-    job = Job(content, style, settings, preview_seconds=0.5)
+    job = PictureJob(content, style, settings, preview_seconds=0.5)
     print(f"{machine()}; {names}; {args.size} px, {args.steps} steps, precision {args.precision}\n")
 
     env = {"PYTHONPATH": str(ROOT)}
@@ -109,8 +110,7 @@ def main() -> None:
             ):
                 with tempfile.TemporaryDirectory() as folder:
                     started = time.perf_counter()
-                    kinds = [e.kind for e in run_batch(plan_batch(photos, paintings, Path(folder)), settings,
-                                                       executor=executor)]  # fmt: skip
+                    kinds = [e.kind for e in run_batch(plan_batch(photos, paintings, Path(folder)), settings, executor)]
                     seconds[label] = time.perf_counter() - started
                     assert kinds.count("done") == len(photos), kinds
             base = next(iter(seconds.values()))
@@ -119,7 +119,7 @@ def main() -> None:
             ]
             print(table([f"batch of {len(photos)}", "wall (s)", "per picture (s)", "ratio"], batch_rows), "\n")
 
-        long = Job(content, style, settings.replace(iterations=500), preview_seconds=0.5)
+        long = PictureJob(content, style, settings.replace(iterations=500), preview_seconds=0.5)
         ticket = remote.join()
         remote.wait(ticket, 60)
         remote.queue.begin(ticket)
@@ -138,7 +138,7 @@ def main() -> None:
         lost_at = recovered = None
         for progress in run:
             if lost_at is None and progress.step >= 5 and progress.image is not None:
-                node = next(n for n in cluster.worker_nodes if n.node_id == run._worker.node)  # type: ignore[attr-defined]
+                node = next(n for n in cluster.worker_nodes if n.node_id == run.node)
                 lost_at = time.perf_counter()
                 cluster.remove_node(node, allow_graceful=False)
             elif lost_at is not None and run.notes:
@@ -161,10 +161,11 @@ def main() -> None:
 
 
 def clips(remote: RayExecutor, settings: Settings, count: int, strip_path: Path | None, threads: int) -> None:
-    from video import SHIFT, flicker, pan, strip  # noqa: PLC0415  # benchmarks/video.py
+    from video import SHIFT, flicker, pan, strip  # benchmarks/video.py
 
-    from nst.video import plan_chunks, stylize_video, stylize_video_chunks  # noqa: PLC0415
-    from nst.videoio import probe, read_frames  # noqa: PLC0415
+    from nst.chunks import plan_chunks, stylize_video_chunks
+    from nst.video import stylize_video
+    from nst.videoio import probe, read_frames
 
     photo, style, _ = inputs()
     with tempfile.TemporaryDirectory() as folder:

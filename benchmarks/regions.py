@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, run_child, table  # noqa: E402
+from common import machine, run_child, table
 
 CHILD = r"""
 import json, sys

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import checkout, machine, run_child, table  # noqa: E402
+from common import checkout, machine, run_child, table
 
 # Its own timing loop, not common.median_step(): with --baseline it runs in an older checkout's benchmarks/.
 CHILD = r"""

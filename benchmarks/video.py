@@ -27,12 +27,12 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nst import Settings, build_extractor, examples  # noqa: E402
-from nst.flow import optical_flow  # noqa: E402
-from nst.video import frame_size, stylize_video  # noqa: E402
-from nst.videoio import ClipWriter, probe, read_frames  # noqa: E402
+from nst import Settings, build_extractor, examples
+from nst.flow import optical_flow
+from nst.video import frame_size, stylize_video
+from nst.videoio import ClipWriter, probe, read_frames
 
-from common import SHARED_IMAGES, machine, table  # noqa: E402
+from common import SHARED_IMAGES, machine, table
 
 SHIFT = 2
 

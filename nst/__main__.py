@@ -1,8 +1,8 @@
-"""``python -m nst``: see :mod:`nst.cli`."""
+"""``python -m nst``: see :mod:`nst.commands`."""
 
 import sys
 
-from nst.cli import main
+from nst.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

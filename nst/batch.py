@@ -1,8 +1,8 @@
 """Many pictures at once: every content x style pair of folders and files, resumable.
 
 :func:`plan_batch` lists the pairs and their output files (``CONTENT--STYLE.png``);
-:func:`run_batch` makes them one after another with one network and one target cache (a
-style's Gram matrices are computed once for all the photos), and yields an event per step
+:func:`run_batch` makes them through an executor: here one after another with one network
+and one target cache (a style's Gram matrices are computed once for all the photos), and yields an event per step
 and per picture. A picture is written to ``.NAME.part.EXT`` in the output folder and moved
 into place when it is complete, so a killed batch never leaves a half-written picture under
 an output's name, and a rerun skips every output that exists. A picture that cannot be read,
@@ -22,13 +22,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from nst.engine import Progress, extractor_for, transfer
+from nst.engine import Progress
 from nst.errors import NSTError, SettingsError
-from nst.executor import Executor, Job, run_many
-from nst.features import FeatureExtractor
+from nst.execution.base import Executor, run_many
 from nst.images import save_picture
+from nst.jobs.picture import PictureJob
 from nst.settings import Settings
-from nst.targets import TargetCache
 
 RESUME_EVERY_SECONDS = 10.0  # on a cluster, a run sends its picture this often (to resume from if its worker is lost)
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -94,19 +93,13 @@ def plan_batch(contents: list[Path], styles: list[Path], folder: Path, suffix: s
     ]
 
 
-def run_batch(
-    pairs: list[Pair],
-    settings: Settings,
-    *,
-    extractor: FeatureExtractor | None = None,
-    executor: Executor | None = None,
-) -> Generator[BatchEvent, None, None]:
+def run_batch(pairs: list[Pair], settings: Settings, executor: Executor) -> Generator[BatchEvent, None, None]:
     """Make every pair whose output does not exist yet; yields a :class:`BatchEvent` per step and per pair.
 
-    Without an ``executor`` (or with one worker) the pairs are made in order in this thread,
-    with ``extractor`` when given. With an executor of several workers (a Ray cluster,
-    :mod:`nst.cluster`) as many pairs run at once as there are workers, and the events of
-    different pairs interleave. Closing the generator stops every run within a step.
+    As many pairs run at once as the executor has workers: one after the other in this
+    process (:class:`nst.execution.local.LocalExecutor`, one network and one target cache for
+    all), several at once on a cluster, where the events of different pairs interleave.
+    Each output is written when its run ends. Closing the generator stops every run within a step.
     """
     todo: list[tuple[int, Pair]] = []
     for index, pair in enumerate(pairs, start=1):
@@ -116,68 +109,10 @@ def run_batch(
             todo.append((index, pair))
     if not todo:
         return
-    if executor is None or executor.workers <= 1:
-        yield from _in_order(todo, settings, extractor, executor)
-    else:
-        yield from _in_parallel(todo, settings, executor)
-
-
-def _in_order(
-    todo: list[tuple[int, Pair]], settings: Settings, extractor: FeatureExtractor | None, executor: Executor | None
-) -> Generator[BatchEvent, None, None]:
-    cache = TargetCache(max_entries=8)
-    if executor is None and extractor is None:
-        extractor = extractor_for(settings)
-    for index, pair in todo:
-        if executor is None:
-            steps: Iterator[Progress] = transfer(pair.content, pair.style, settings, extractor=extractor, cache=cache)
-        else:
-            steps = executor.run(_job(pair, settings))
-        yield from _make(index, pair, settings, steps)
-
-
-def _job(pair: Pair, settings: Settings) -> Job:
-    # A picture now and then, so that a run whose worker is lost goes on from it.
-    return Job(pair.content, pair.style, settings, preview_seconds=RESUME_EVERY_SECONDS)
-
-
-def _make(index: int, pair: Pair, settings: Settings, steps: Iterator[Progress]) -> Generator[BatchEvent, None, None]:
-    """One pair: its steps' events, then its output written (atomically) and "done", or "failed"."""
-    latest: Image.Image | None = None
-    try:
-        for progress in steps:
-            if progress.done:
-                latest = progress.image
-            yield BatchEvent(index, pair, "step", progress)
-    except NSTError as error:
-        yield BatchEvent(index, pair, "failed", message=str(error))
-        return
-    finally:
-        close = getattr(steps, "close", None)
-        if close is not None:
-            close()
-    if latest is None:
-        yield BatchEvent(index, pair, "failed", message="the run ended without a picture")
-        return
-    yield from _write(index, pair, settings, latest)
-
-
-def _write(index: int, pair: Pair, settings: Settings, picture: Image.Image) -> Iterator[BatchEvent]:
-    """The pair's output written beside its place and moved there: a killed batch leaves no half picture."""
-    part = pair.output.with_name(f".{pair.output.stem}.part{pair.output.suffix}")
-    save_picture(picture, part, dpi=settings.dpi)
-    os.replace(part, pair.output)
-    yield BatchEvent(index, pair, "done")
-
-
-def _in_parallel(
-    todo: list[tuple[int, Pair]], settings: Settings, executor: Executor
-) -> Generator[BatchEvent, None, None]:
-    """As many pairs at once as the executor has workers; each output written when its run ends."""
     ended: set[int] = set()
-    with contextlib.closing(
-        run_many(executor, [_job(pair, settings) for _, pair in todo], parallel=executor.workers)
-    ) as records:
+    jobs = [_job(pair, settings) for _, pair in todo]
+    many = run_many(executor, jobs, parallel=executor.workers)
+    with contextlib.closing(many) as records:
         for number, record in records:
             index, pair = todo[number]
             if isinstance(record, NSTError):
@@ -191,6 +126,19 @@ def _in_parallel(
     for number, (index, pair) in enumerate(todo):
         if number not in ended:
             yield BatchEvent(index, pair, "failed", message="the run ended without a picture")
+
+
+def _job(pair: Pair, settings: Settings) -> PictureJob:
+    # A picture now and then, so that a run whose worker is lost goes on from it.
+    return PictureJob(pair.content, pair.style, settings, preview_seconds=RESUME_EVERY_SECONDS)
+
+
+def _write(index: int, pair: Pair, settings: Settings, picture: Image.Image) -> Iterator[BatchEvent]:
+    """The pair's output written beside its place and moved there: a killed batch leaves no half picture."""
+    part = pair.output.with_name(f".{pair.output.stem}.part{pair.output.suffix}")
+    save_picture(picture, part, dpi=settings.dpi)
+    os.replace(part, pair.output)
+    yield BatchEvent(index, pair, "done")
 
 
 def _names(paths: list[Path]) -> dict[Path, str]:

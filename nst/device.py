@@ -121,7 +121,7 @@ def release_free_memory() -> bool:
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    import ctypes
+    import ctypes  # noqa: PLC0415  # only where memory is handed back (glibc), once
 
     try:
         trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim  # the C library the process already uses

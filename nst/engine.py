@@ -128,7 +128,7 @@ def min_side(layers: tuple[str, ...]) -> int:
     return int(2 ** pools_before(deepest_layer(layers)))
 
 
-def transfer(
+def transfer(  # noqa: C901, PLR0915  # to be split into plan / scale set-up / inner loop (issue 25)
     content: ImageSource,
     style: ImageSource | Sequence[ImageSource],
     settings: Settings | None = None,

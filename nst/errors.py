@@ -40,3 +40,15 @@ class DivergedError(NSTError, FloatingPointError):
 
 class VideoError(NSTError, ValueError):
     """A file could not be read or written as a video clip, or is over the limits."""
+
+
+class ClusterError(NSTError, RuntimeError):
+    """The cluster cannot be reached, no worker is left, or a worker runs other code.
+
+    ``last_image`` is the run's latest picture when one had arrived (kept for the user).
+    """
+
+    def __init__(self, message: str, *, last_image: Image.Image | None = None, step: int = 0) -> None:
+        super().__init__(message)
+        self.last_image = last_image
+        self.step = step

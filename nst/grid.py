@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from nst.engine import Progress, transfer
-from nst.executor import Executor, Job, run_together
-from nst.features import FeatureExtractor
+from nst.engine import Progress
+from nst.execution.base import Executor, run_together
 from nst.images import ImageSource
+from nst.jobs.picture import PictureJob
 from nst.settings import Settings
-from nst.targets import TargetCache
 
 RATIOS = (3.0, 30.0, 300.0, 3000.0)
 STYLE_DEPTHS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -64,34 +63,6 @@ def cells(base: Settings | None = None, *, size: int = 96, steps: int = 40,
 
 
 def ratio_grid(
-    content: ImageSource,
-    style: ImageSource | Sequence[ImageSource],
-    base: Settings | None = None,
-    *,
-    size: int = 96,
-    steps: int = 40,
-    ratios: Sequence[float] = RATIOS,
-    extractor: FeatureExtractor | None = None,
-    cache: TargetCache | None = None,
-) -> Generator[GridStep, None, None]:
-    """Run every cell in turn, yielding every step.
-
-    Examples:
-        >>> pictures = {(s.cell.row, s.cell.column): s.progress.image
-        ...             for s in ratio_grid("photo.jpg", "painting.jpg") if s.progress.done}  # doctest: +SKIP
-    """
-    plan = cells(base, size=size, steps=steps, ratios=ratios)
-    cache = cache if cache is not None else TargetCache()
-    for number, cell in enumerate(plan, start=1):
-        run = transfer(content, style, cell.settings, extractor=extractor, cache=cache)
-        try:
-            for progress in run:
-                yield GridStep(cell, number, len(plan), progress)
-        finally:
-            run.close()
-
-
-def ratio_grid_on(
     executor: Executor,
     content: ImageSource,
     style: ImageSource | Sequence[ImageSource],
@@ -103,9 +74,15 @@ def ratio_grid_on(
     parallel: int = 1,
     owner: str = "",
 ) -> Generator[GridStep, None, None]:
-    """:func:`ratio_grid` with its cells run ``parallel`` at a time through an executor (a
-    cluster's workers); the cells' steps come interleaved, each cell's in order."""
+    """Run every cell through the executor, ``parallel`` at a time (a cluster's workers; one
+    after the other here), yielding every step; the cells' steps interleave, each cell's in order.
+
+    Examples:
+        >>> pictures = {(s.cell.row, s.cell.column): s.progress.image
+        ...             for s in ratio_grid(LocalExecutor(), "photo.jpg", "painting.jpg")
+        ...             if s.progress.done}  # doctest: +SKIP
+    """
     plan = cells(base, size=size, steps=steps, ratios=ratios)
-    jobs = [Job(content, style, cell.settings) for cell in plan]
+    jobs = [PictureJob(content, style, cell.settings) for cell in plan]
     for index, progress in run_together(executor, jobs, parallel=parallel, owner=owner):
         yield GridStep(plan[index], index + 1, len(plan), progress)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from nst.engine import Progress
 from nst.errors import NSTError
-from nst.executor import Executor, Job, run_many
+from nst.execution.base import Executor, run_many
+from nst.jobs.picture import PictureJob
 
 
 @dataclass(frozen=True)
@@ -65,19 +66,26 @@ def race(runners: Mapping[str, Iterator[Progress]]) -> Generator[Lap, None, None
 
 
 def race_on(
-    executor: Executor, jobs: Mapping[str, Job], *, parallel: int = 2, owner: str = ""
+    executor: Executor, jobs: Mapping[str, PictureJob], *, parallel: int = 2, owner: str = ""
 ) -> Generator[Lap, None, None]:
-    """The race with its runners sent through an executor (a cluster's workers), ``parallel`` at a time.
+    """The race with its runners sent through an executor.
 
-    On a cluster the runners do not take turns: each computes on its own worker and the
-    laps come as their steps arrive, each runner's in order. A runner's seconds are its
-    run's own (:attr:`~nst.engine.Progress.elapsed`, measured where it runs). With
-    ``parallel`` 1 the runners go one after the other. Closing this generator stops them all.
+    In this process (an executor that is not remote) the runners take turns step by step
+    under one turn of the executor's queue (:func:`race`). On a cluster they do not take
+    turns: each computes on its own worker, ``parallel`` at a time, and the laps come as
+    their steps arrive, each runner's in order; a runner's seconds are its run's own
+    (:attr:`~nst.engine.Progress.elapsed`, measured where it runs). Closing this generator
+    stops them all.
     """
+    if not executor.remote:
+        with executor.turn(owner) as ticket:
+            assert ticket is not None  # no stop event: the wait ends only with the turn
+            yield from race({name: executor.start(ticket, job) for name, job in jobs.items()})
+        return
     names = list(jobs)
     spent = dict.fromkeys(names, 0.0)
-    with contextlib.closing(run_many(executor, [jobs[name] for name in names], parallel=parallel,
-                                     owner=owner)) as records:  # fmt: skip
+    many = run_many(executor, [jobs[name] for name in names], parallel=parallel, owner=owner)
+    with contextlib.closing(many) as records:
         for index, record in records:
             name = names[index]
             if isinstance(record, NSTError):

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from nst.engine import Progress, transfer
-from nst.executor import Executor, Job, run_together
-from nst.features import FeatureExtractor
+from nst.engine import Progress
+from nst.execution.base import Executor, run_together
 from nst.images import ImageSource
+from nst.jobs.picture import PictureJob
 from nst.settings import Settings
-from nst.targets import TargetCache
 
 CONTENT_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -73,32 +72,6 @@ def plans(base: Settings | None = None, *, size: int = 128, steps: int = 60) -> 
 
 
 def what_each_layer_sees(
-    content: ImageSource,
-    style: ImageSource,
-    base: Settings | None = None,
-    *,
-    size: int = 128,
-    steps: int = 60,
-    extractor: FeatureExtractor | None = None,
-    cache: TargetCache | None = None,
-) -> Generator[Reconstruction, None, None]:
-    """Run the ten reconstructions one after the other, yielding every step.
-
-    ``base`` supplies the weights source, pooling, optimiser, seed and device.
-    """
-    runs = plans(base, size=size, steps=steps)
-    cache = cache if cache is not None else TargetCache()
-    for number, (kind, settings) in enumerate(runs, start=1):
-        layers = settings.content_layers if kind == "content" else settings.style_layers
-        run = transfer(content, style, settings, extractor=extractor, cache=cache)
-        try:
-            for progress in run:
-                yield Reconstruction(kind, layers, number, len(runs), progress)
-        finally:
-            run.close()
-
-
-def what_each_layer_sees_on(
     executor: Executor,
     content: ImageSource,
     style: ImageSource,
@@ -109,10 +82,13 @@ def what_each_layer_sees_on(
     parallel: int = 1,
     owner: str = "",
 ) -> Generator[Reconstruction, None, None]:
-    """:func:`what_each_layer_sees` with its ten runs sent through an executor (a cluster's
-    workers), ``parallel`` at a time; their steps come interleaved, each run's in order."""
+    """Run the ten reconstructions through the executor, ``parallel`` at a time (a cluster's
+    workers; one after the other here), yielding every step; each run's steps in order.
+
+    ``base`` supplies the weights source, pooling, optimiser, seed and device.
+    """
     runs = plans(base, size=size, steps=steps)
-    jobs = [Job(content, style, settings) for _, settings in runs]
+    jobs = [PictureJob(content, style, settings) for _, settings in runs]
     for index, progress in run_together(executor, jobs, parallel=parallel, owner=owner):
         kind, settings = runs[index]
         layers = settings.content_layers if kind == "content" else settings.style_layers

@@ -154,7 +154,7 @@ class Settings:
         video=True,
     )
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: C901, PLR0915  # validation to move beside each field (issue 25)
         def set_(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)  # frozen: fields are normalised once, here
 

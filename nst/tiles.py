@@ -277,7 +277,7 @@ def visit_tile(
     extractor(box, layers, visit=core)
 
 
-def tiled_objective(
+def tiled_objective(  # noqa: C901, PLR0915  # to be split with transfer() (issue 25)
     extractor: Callable[..., object],
     terms: Sequence[Term],
     image: torch.Tensor,

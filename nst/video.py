@@ -23,20 +23,14 @@ stays one pass over the clip, frame by frame, so it can be watched and stopped.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import itertools
 import logging
-import math
 import os
-import queue
-import tempfile
-import threading
 import time
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import cast
 
 import numpy as np
 from PIL import Image
@@ -52,9 +46,6 @@ from nst.targets import TargetCache, Temporal
 from nst.videoio import Clip, ClipWriter, probe, read_frames
 
 log = logging.getLogger(__name__)
-
-if TYPE_CHECKING:
-    from nst.executor import Executor
 
 
 @dataclass(frozen=True)
@@ -168,7 +159,7 @@ def stylize_video(
             photo = next(photos, None)
             if photo is None:
                 break
-            writer.write(_sized(finished, size))
+            writer.write(sized(finished, size))
             previous = photo, finished
         if len(done) < frames:
             remaining = itertools.islice(photos, frames - len(done))
@@ -182,7 +173,7 @@ def stylize_video(
                     pace.step(item.step, now - last)
                     last = now
                     if item.step.done and item.step.image is not None:  # written before it is handed out:
-                        writer.write(_sized(item.step.image, size))  # a run stopped at this yield keeps it
+                        writer.write(sized(item.step.image, size))  # a run stopped at this yield keeps it
                     eta = item.step.eta + (frames - item.index) * pace.frame(later=settings.temporal_weight > 0)
                     yield VideoProgress(item.index, frames, item.step, now - started, eta, writer.written, item.trusted)
                     if item.step.done:
@@ -249,7 +240,7 @@ def stylise_frames(
         previous_photo, previous_result = photo, result
 
 
-def _sized(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
+def sized(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
     """A frame at the clip's size (an odd output size makes pictures a pixel larger than the even frames)."""
     return picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS)
 
@@ -283,200 +274,3 @@ class _Pace:
         if later:
             return self.full_size_step * self.frame_iterations
         return sum(self.firsts) / len(self.firsts) if self.firsts else 0.0
-
-
-# -- a clip in chunks on several workers (a Ray cluster: nst.cluster)
-
-OVERLAP = 6  # frames that two neighbouring chunks both make (1/4 s at 24 fps); the output cross-fades between them
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Frames ``first`` (0-based) up to ``stop`` (exclusive) of a clip, made by one worker."""
-
-    first: int
-    stop: int
-
-
-def plan_chunks(frames: int, workers: int, overlap: int = OVERLAP) -> list[Chunk]:
-    """Split ``frames`` into one chunk per worker, neighbours sharing ``overlap`` frames.
-
-    Every chunk is longer than twice the overlap, so no frame is in three chunks; a clip too
-    short for that gets fewer chunks than workers.
-
-    Examples:
-        >>> plan_chunks(20, 2, 4)
-        [Chunk(first=0, stop=12), Chunk(first=8, stop=20)]
-        >>> plan_chunks(8, 4, 4)
-        [Chunk(first=0, stop=8)]
-    """
-    count = max(1, min(workers, (frames - overlap) // (overlap + 1)))
-    if count == 1:
-        return [Chunk(0, frames)]
-    length = math.ceil((frames + (count - 1) * overlap) / count)
-    firsts = [k * (length - overlap) for k in range(count)]
-    return [Chunk(first, min(frames, first + length) if k < count - 1 else frames) for k, first in enumerate(firsts)]
-
-
-def video_chunk(
-    wire: dict[str, Any], *, extractor: FeatureExtractor, cache: TargetCache
-) -> Generator[dict[str, Any], None, None]:
-    """Make one chunk of a clip (see :func:`stylize_video_chunks`), on a worker: its records as plain data."""
-    from nst.executor import progress_to_wire  # noqa: PLC0415  # nst.executor imports this module lazily
-
-    settings = Settings(**wire["settings"])
-    styles = [load_image(data, name="the style picture") for data in wire["styles"]]
-    size = (int(wire["size"][0]), int(wire["size"][1]))
-    with tempfile.TemporaryDirectory(prefix="nst-chunk-") as folder:
-        path = Path(folder) / f"clip{wire['suffix']}"
-        path.write_bytes(wire["clip"])
-        # A chunk going on after a lost worker gets the frame before its first, as stylised then.
-        before = wire.get("previous")
-        raws = itertools.islice(read_frames(probe(path)), wire["first"] - (before is not None), wire["stop"])
-        photos = (raw.resize(size, Image.Resampling.LANCZOS) for raw in raws)
-        previous = None
-        if before is not None:
-            previous = next(photos), load_image(before).resize(size, Image.Resampling.LANCZOS)
-        steps = stylise_frames(photos, styles if wire["blend"] else styles[0], settings, extractor=extractor,
-                               cache=cache, previous=previous, first_index=wire["first"] + 1,
-                               preview_seconds=wire["preview_seconds"], preview_size=wire["preview_size"])  # fmt: skip
-        try:
-            for item in steps:
-                yield {"frame": item.index, "trusted": item.trusted, "progress": progress_to_wire(item.step)}
-        finally:
-            steps.close()
-
-
-def stylize_video_chunks(
-    executor: Executor,
-    source: str | os.PathLike[str],
-    style: ImageSource | Sequence[ImageSource],
-    output: str | os.PathLike[str],
-    settings: Settings | None = None,
-    *,
-    max_frames: int | None = None,
-    limits: Limits | None = None,
-    app: bool = False,
-    overlap: int = OVERLAP,
-    preview_seconds: float | None = None,
-    preview_size: int | None = None,
-    done: Sequence[Image.Image] = (),
-    parallel: int | None = None,
-    owner: str = "video",
-) -> Generator[VideoProgress, None, Path | None]:
-    """:func:`stylize_video` with the clip split into chunks made at once by the executor's workers.
-
-    ``parallel`` chunks at most (default: one per worker; 1 makes the clip in order on one
-    worker, as :func:`stylize_video` does here). ``done`` goes on from an earlier, stopped
-    run as in :func:`stylize_video`: those frames are written as they are, and the first
-    chunk follows the last of them.
-
-    Each worker gets the clip's file and its range of frames (:func:`plan_chunks`); its first
-    frame is stylised like a picture, the rest follow it as in :func:`stylize_video`. Where
-    two chunks overlap, the output cross-fades linearly from the earlier chunk's frames to
-    the later one's, so the later chunk's own start never shows as a jump. Frames are
-    written in order as soon as they are final; finished frames that must wait for an
-    earlier chunk wait on disk, not in memory. Records of different chunks interleave.
-    Closing the generator stops every chunk within a step and finishes the file with the
-    frames written so far.
-
-    Raises:
-        VideoError: the clip cannot be read or is over the limits.
-        NSTError: a chunk failed (the frames written before are kept).
-    """
-    from nst.executor import picture_bytes, progress_from_wire  # noqa: PLC0415
-
-    settings = settings or Settings()
-    limits = limits or Limits.from_env()
-    started = time.perf_counter()
-    clip = probe(source)
-    frames = check_clip(clip, limits, max_frames, app=app)
-    size = frame_size(clip.size, settings.output_size)
-    blend = isinstance(style, (list, tuple))
-    given = cast(Sequence[ImageSource], style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
-    styles = [picture_bytes(s) for s in given]
-    for data in styles:
-        load_image(data, name="the style picture")  # refused here, before any worker starts
-    done = list(done[:frames])
-    chunks = [Chunk(len(done) + chunk.first, len(done) + chunk.stop)
-              for chunk in plan_chunks(frames - len(done), parallel or executor.workers, overlap)
-              if len(done) < frames]  # fmt: skip
-    data = Path(source).read_bytes()
-    events: queue.SimpleQueue[tuple[int, dict[str, Any] | BaseException | None]] = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def serve(number: int, chunk: Chunk) -> None:
-        wire = {"clip": data, "suffix": Path(source).suffix.lower(), "first": chunk.first, "stop": chunk.stop,
-                "size": size, "styles": styles, "blend": blend, "settings": dataclasses.asdict(settings),
-                "preview_seconds": preview_seconds, "preview_size": preview_size}  # fmt: skip
-        if done and number == 0:  # the first chunk follows the last frame made before
-            wire["previous"] = picture_bytes(done[-1])
-        try:
-            with contextlib.closing(executor.run_chunk(wire, owner=owner, stop=stop)) as records:
-                for record in records:
-                    events.put((number, record))
-                    if stop.is_set():
-                        return
-        except BaseException as error:  # noqa: BLE001  # handed to the caller's thread, raised there
-            events.put((number, error))
-        finally:
-            events.put((number, None))
-
-    threads = [threading.Thread(target=serve, args=(k, c), daemon=True) for k, c in enumerate(chunks)]
-    writer = ClipWriter(output, clip.fps, size, audio_from=clip)
-    spill = tempfile.TemporaryDirectory(prefix="nst-frames-")
-    made: dict[tuple[int, int], Path] = {}  # (chunk, 0-based frame) -> its finished picture, on disk
-
-    def flush() -> None:
-        """Write every frame, in order, whose chunks have all made it (cross-faded in an overlap)."""
-        while writer.written < frames:
-            index = writer.written
-            owners = [k for k, chunk in enumerate(chunks) if chunk.first <= index < chunk.stop]
-            if not all((k, index) in made for k in owners):
-                return
-            pictures = [Image.open(made.pop((k, index))).convert("RGB") for k in owners]
-            picture = pictures[0]
-            if len(pictures) == 2:
-                later = chunks[owners[1]]
-                span = chunks[owners[0]].stop - later.first
-                picture = Image.blend(pictures[0], pictures[1], (index - later.first + 1) / (span + 1))
-            writer.write(_sized(picture, size))
-
-    finished = 0
-    try:
-        for picture in done:  # made by an earlier run
-            writer.write(_sized(picture, size))
-        for thread in threads:
-            thread.start()
-        running = len(threads)
-        while running:
-            number, record = events.get()
-            if record is None:
-                running -= 1
-                continue
-            if isinstance(record, BaseException):
-                raise record
-            if "note" in record:  # a worker was lost and its chunk went on elsewhere
-                log.warning("%s", record["note"])
-                continue
-            progress = progress_from_wire(record["progress"])
-            index = record["frame"] - 1
-            if progress.done and progress.image is not None:
-                made[(number, index)] = Path(spill.name) / f"{number}-{index}.png"
-                progress.image.save(made[(number, index)], compress_level=1)
-                finished += 1
-                flush()
-            now = time.perf_counter()
-            total = sum(chunk.stop - chunk.first for chunk in chunks)
-            # Frames finished per second of wall time already counts the chunks made at once.
-            eta = (now - started) / finished * (total - finished) if finished else progress.eta
-            yield VideoProgress(record["frame"], frames, progress, now - started, eta, writer.written,
-                                record["trusted"])  # fmt: skip
-    finally:
-        stop.set()
-        for thread in threads:
-            if thread.is_alive():
-                thread.join()
-        spill.cleanup()
-        path = writer.close()
-    return path

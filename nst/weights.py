@@ -114,7 +114,7 @@ def caffe_state_dict(last_layer: str = "relu5_4") -> dict[str, torch.Tensor]:
 
 def torchvision_cache_file() -> Path:
     """Where torch hub keeps torchvision's VGG19 weights (honours TORCH_HOME)."""
-    from torchvision.models import VGG19_Weights
+    from torchvision.models import VGG19_Weights  # noqa: PLC0415  # torchvision's models load only for its weights
 
     url = VGG19_Weights.IMAGENET1K_V1.url
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(str(url))
@@ -122,7 +122,7 @@ def torchvision_cache_file() -> Path:
 
 def torchvision_state_dict(last_layer: str = "relu5_4") -> dict[str, torch.Tensor]:
     """``VGG19_Weights.IMAGENET1K_V1`` from the cache, downloading it once if needed."""
-    from torchvision.models import VGG19_Weights
+    from torchvision.models import VGG19_Weights  # noqa: PLC0415  # (the same)
 
     cache_file = torchvision_cache_file()
     if not cache_file.exists():

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from nst.execution import LocalExecutor, Place
 from nst.features import FeatureExtractor, build_extractor
+from nst.targets import TargetCache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamlit_app.py, for tests that import it
 
@@ -18,6 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamlit_app.py
 def caffe_extractor() -> FeatureExtractor:
     """The real offline weights, shared by the tests that only read them."""
     return build_extractor("caffe", device="cpu")
+
+
+@pytest.fixture
+def local_executor(caffe_extractor) -> LocalExecutor:
+    """Runs in this process on the shared Caffe VGG19, with a fresh target cache."""
+    return LocalExecutor(place=Place(lambda _settings: caffe_extractor, TargetCache()))
 
 
 def make_content(width: int = 64, height: int = 48) -> Image.Image:

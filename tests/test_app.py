@@ -18,6 +18,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import nst
+import nst.jobs.picture
 
 from conftest import make_content, make_style
 
@@ -53,7 +54,7 @@ def recorded_transfers(monkeypatch) -> list[tuple[tuple, dict]]:
         calls.append((args, kwargs))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(nst, "transfer", recording)
+    monkeypatch.setattr(nst.jobs.picture, "transfer", recording)
     return calls
 
 
@@ -224,7 +225,7 @@ def interrupting_transfer(monkeypatch, after: int, then) -> dict:
             seen["closed"] += 1
             engine.close()
 
-    monkeypatch.setattr(nst, "transfer", wrapped)
+    monkeypatch.setattr(nst.jobs.picture, "transfer", wrapped)
     return seen
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst.cli import main
+from nst.commands import main
 from tests.conftest import make_content, make_style
 
 TINY = ["--size", "48", "-n", "4", "--precision", "float32", "-q"]
@@ -60,24 +60,26 @@ def test_an_unreadable_picture_is_reported_and_the_rest_are_made(folders, tmp_pa
 
 
 def test_a_stopped_batch_leaves_no_half_picture_and_goes_on_when_run_again(folders, tmp_path, monkeypatch) -> None:
-    import nst.batch
+    import _thread
+
+    import nst.jobs.picture
 
     photos, single, styles = folders
-    real, calls = nst.batch.transfer, {"n": 0}
+    real, calls = nst.jobs.picture.transfer, {"n": 0}
 
     def stopped_in_the_second_picture(*args, **kwargs):
         calls["n"] += 1
         for progress in real(*args, **kwargs):
             if calls["n"] == 2 and progress.step == 2:
-                raise KeyboardInterrupt  # Ctrl-C in the middle of the second picture
+                _thread.interrupt_main()  # Ctrl-C in the middle of the second picture, as the terminal sends it
             yield progress
 
-    monkeypatch.setattr(nst.batch, "transfer", stopped_in_the_second_picture)
+    monkeypatch.setattr(nst.jobs.picture, "transfer", stopped_in_the_second_picture)
     out = tmp_path / "out"
     command = ["batch", str(photos), "--style", styles[1], "-o", str(out), *TINY]
     assert main(command) == 130
     assert [p.name for p in out.iterdir()] == ["house--waves.png"]  # the second was not written at all
-    monkeypatch.setattr(nst.batch, "transfer", real)
+    monkeypatch.setattr(nst.jobs.picture, "transfer", real)
     assert main(command) == 0
     assert sorted(p.name for p in out.iterdir()) == ["house--waves.png", "tall--waves.png"]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nst.cli import build_parser, main
+from nst.commands import main
+from nst.commands.picture import build_parser
 
 from conftest import make_content, make_style
 
@@ -110,8 +111,8 @@ def test_a_bad_option_value_is_an_argparse_error(pictures, tmp_path, capsys) -> 
 def test_every_setting_is_an_option() -> None:
     import dataclasses
 
+    from nst.commands.video import build_parser as video_parser
     from nst.settings import Settings
-    from nst.video_cli import build_parser as video_parser
 
     options = {a.dest for a in build_parser()._actions}
     video_options = {a.dest for a in video_parser()._actions}
@@ -143,13 +144,11 @@ def test_a_diverging_run_saves_the_last_good_picture_and_exits_1(pictures, tmp_p
 
 
 def test_a_preset_sets_the_settings_and_options_given_too_win(monkeypatch) -> None:
-    from nst import cli
+    from nst.commands import picture
 
     seen = {}
-    monkeypatch.setattr(
-        cli, "_run", lambda executor, content, style, settings, *rest, **kw: seen.setdefault("s", settings) and 0
-    )
-    assert cli.main(["a.png", "b.png", "-o", "out.png", "--preset", "bold", "--size", "128"]) == 0
+    monkeypatch.setattr(picture, "_run", lambda executor, request, **kw: seen.setdefault("s", request.settings) and 0)
+    assert picture.main(["a.png", "b.png", "-o", "out.png", "--preset", "bold", "--size", "128"]) == 0
     assert seen["s"].style_weight == 300.0 and seen["s"].output_size == 128
 
 

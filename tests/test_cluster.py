@@ -6,7 +6,6 @@ holds one nst worker. Pictures are tiny and runs short; every wait is bounded.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shutil
@@ -24,10 +23,12 @@ from PIL import Image
 from ray.cluster_utils import Cluster
 
 from nst.batch import plan_batch, run_batch
-from nst.cluster import RayExecutor
-from nst.executor import Job, LocalExecutor, project_version
+from nst.chunks import Chunk, plan_chunks, stylize_video_chunks
+from nst.execution import LocalExecutor
+from nst.execution.cluster import RayExecutor
+from nst.execution.wire import project_version
+from nst.jobs.picture import PictureJob
 from nst.settings import Settings
-from nst.video import Chunk, plan_chunks, stylize_video_chunks
 from nst.videoio import probe
 from tests.conftest import make_content, make_style
 
@@ -64,12 +65,12 @@ def executor(cluster):
     running.close()
 
 
-def _job(steps: int = 6, every: float | None = 0.0, **changes) -> Job:
+def _job(steps: int = 6, every: float | None = 0.0, **changes) -> PictureJob:
     settings = TINY.replace(iterations=steps, **changes)
-    return Job(make_content(64, 48), make_style(48, 48), settings, preview_seconds=every)
+    return PictureJob(make_content(64, 48), make_style(48, 48), settings, preview_seconds=every)
 
 
-def _start(executor, job: Job, owner: str):
+def _start(executor, job, owner: str):
     ticket = executor.join(owner)
     assert executor.wait(ticket, timeout=30) == 0
     executor.queue.begin(ticket)
@@ -109,10 +110,10 @@ def test_a_worker_with_other_code_is_refused_with_a_message(tmp_path) -> None:
 def test_only_the_cluster_module_imports_ray() -> None:
     importing = sorted(
         str(path.relative_to(ROOT))
-        for path in [*ROOT.glob("nst/*.py"), *ROOT.glob("webapp/*.py"), ROOT / "streamlit_app.py"]
+        for path in [*ROOT.glob("nst/**/*.py"), *ROOT.glob("webapp/*.py"), ROOT / "streamlit_app.py"]
         if re.search(r"^\s*(import ray|from ray)\b", path.read_text(), re.MULTILINE)
     )
-    assert importing == ["nst/cluster.py"]
+    assert importing == ["nst/execution/cluster.py"]
 
 
 def test_with_no_worker_left_the_fallback_finishes_the_run_here() -> None:
@@ -203,16 +204,16 @@ def test_batch_on_the_cluster_makes_the_same_pictures_as_here(executor, tmp_path
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        local = [e.kind for e in run_batch(plan_batch(contents, styles, here), TINY, executor=LocalExecutor())]
+        local = [e.kind for e in run_batch(plan_batch(contents, styles, here), TINY, LocalExecutor())]
     finally:
         torch.set_num_threads(threads)
     assert local.count("done") == 6
-    kinds = [event.kind for event in run_batch(plan_batch(contents, styles, there), TINY, executor=executor)]
+    kinds = [event.kind for event in run_batch(plan_batch(contents, styles, there), TINY, executor)]
     assert kinds.count("done") == 6 and "failed" not in kinds
     for made in here.iterdir():
         ours, theirs = np.asarray(Image.open(made)), np.asarray(Image.open(there / made.name))
         assert ours.shape == theirs.shape and np.array_equal(ours, theirs), made.name
-    again = [event.kind for event in run_batch(plan_batch(contents, styles, there), TINY, executor=executor)]
+    again = [event.kind for event in run_batch(plan_batch(contents, styles, there), TINY, executor)]
     assert again == ["skipped"] * 6
 
 
@@ -305,7 +306,7 @@ def test_a_worker_lost_mid_run_hands_the_run_to_another_from_its_latest_picture(
             if progress.image is not None:
                 pictures.append(progress.step)
             if progress.step == 12 and len(steps) == 12:
-                lost = next(node for node in cluster.worker_nodes if node.node_id == run._worker.node)
+                lost = next(node for node in cluster.worker_nodes if node.node_id == run.node)
                 cluster.remove_node(lost, allow_graceful=False)  # the process and its node die at once
         assert steps[-1] == 40 and progress.image is not None and progress.image.size == (48, 36)
         assert len(run.notes) == 1 and "A worker was lost" in run.notes[0], run.notes
@@ -322,7 +323,8 @@ def test_a_worker_lost_mid_run_hands_the_run_to_another_from_its_latest_picture(
 
 def test_a_chunk_whose_worker_is_lost_goes_on_elsewhere_from_its_last_frame(cluster, executor, tmp_path) -> None:
     # After the test above: a fresh node joins, so two workers serve again.
-    from nst.executor import from_png, picture_bytes
+    from nst.execution.wire import picture_bytes
+    from nst.jobs.chunk import ChunkJob
     from tests.test_video import SHIFT, sliding_frames, write_clip
 
     cluster.add_node(num_cpus=1, env_vars=_node_env(ROOT))
@@ -331,22 +333,23 @@ def test_a_chunk_whose_worker_is_lost_goes_on_elsewhere_from_its_last_frame(clus
     assert executor.workers == 2
     clip = write_clip(tmp_path / "pan.mp4", sliding_frames(10, (96, 64)), fps=12)
     settings = Settings(output_size=96, iterations=30, frame_iterations=15, precision="float32", seed=1)
-    wire = {"clip": clip.read_bytes(), "suffix": ".mp4", "first": 0, "stop": 10, "size": (96, 64),
-            "styles": [picture_bytes(make_style(64, 64, seed=3))], "blend": False,
-            "settings": dataclasses.asdict(settings), "preview_seconds": None, "preview_size": None}  # fmt: skip
+    job = ChunkJob(clip.read_bytes(), ".mp4", 0, 10, (96, 64), (picture_bytes(make_style(64, 64, seed=3)),), False,
+                   settings)  # fmt: skip
     made: dict[int, np.ndarray] = {}
-    nodes, notes, trusted = [], [], {}
-    for record in executor.run_chunk(wire):
-        if "note" in record:
-            notes.append(record["note"])
-            continue
-        nodes.append(record["node"])
-        trusted[record["frame"]] = record["trusted"]
-        if record["progress"]["step"] == record["progress"]["total"]:
-            made[record["frame"]] = np.asarray(from_png(record["progress"]["image"]), dtype=np.float32)
-            if record["frame"] == 3 and len(notes) == 0:
-                cluster.remove_node(next(n for n in cluster.worker_nodes if n.node_id == record["node"]))
-    assert len(notes) == 1 and "A worker was lost" in notes[0] and "frames 4-10 went on" in notes[0], notes
+    nodes, trusted = [], {}
+    ticket, run = _start(executor, job, "chunk")
+    try:
+        for record in run:
+            nodes.append(run.node)
+            trusted[record.index] = record.trusted
+            if record.step.done:
+                made[record.index] = np.asarray(record.step.image, dtype=np.float32)
+                if record.index == 3 and not run.notes:
+                    cluster.remove_node(next(n for n in cluster.worker_nodes if n.node_id == run.node))
+    finally:
+        executor.leave(ticket)
+    notes = run.notes
+    assert len(notes) == 1 and "A worker was lost" in notes[0] and "continued from frame 4 (after frame 3" in notes[0]
     assert len(set(nodes)) == 2 and sorted(made) == list(range(1, 11))
     assert trusted[4] is not None  # frame 4 followed frame 3 along the flow: not stylised on its own
     frames = [made[index] for index in range(1, 11)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nst import Settings, TargetCache
+from nst import Settings
 from nst.grid import cells, ratio_grid
 
 from conftest import make_content, make_style
@@ -17,13 +17,11 @@ def test_the_grid_has_five_depths_down_and_the_ratios_across() -> None:
     assert plan[-1].label == "β/α 100, style from relu1_1…relu5_1"
 
 
-def test_more_style_weight_moves_the_picture_further_from_the_photo(caffe_extractor) -> None:
-    photo, cache = make_content(64, 48), TargetCache()
+def test_more_style_weight_moves_the_picture_further_from_the_photo(local_executor) -> None:
+    photo, cache = make_content(64, 48), local_executor.place.cache
     finished = {
         (step.cell.row, step.cell.column): step.progress
-        for step in ratio_grid(
-            photo, make_style(), size=64, steps=8, ratios=(1.0, 1000.0), extractor=caffe_extractor, cache=cache
-        )  # fmt: skip
+        for step in ratio_grid(local_executor, photo, make_style(), size=64, steps=8, ratios=(1.0, 1000.0))
         if step.progress.done
     }
     assert len(finished) == 10 and all(p.image is not None for p in finished.values())

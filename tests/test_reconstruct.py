@@ -19,9 +19,9 @@ def test_the_figure_has_five_content_layers_and_five_growing_style_sets() -> Non
     assert all(s.style_weight == 0 for _, s in runs[:5]) and all(s.content_weight == 0 for _, s in runs[5:])
 
 
-def test_low_layers_give_the_photo_back_and_high_layers_lose_its_pixels(caffe_extractor) -> None:
+def test_low_layers_give_the_photo_back_and_high_layers_lose_its_pixels(local_executor) -> None:
     photo = make_content(64, 48)
-    finished = [r for r in what_each_layer_sees(photo, make_style(), size=64, steps=25, extractor=caffe_extractor)
+    finished = [r for r in what_each_layer_sees(local_executor, photo, make_style(), size=64, steps=25)
                 if r.image is not None]  # fmt: skip
     assert [r.label for r in finished][:2] == ["content from conv1_2", "content from conv2_2"]
     assert finished[-1].label == "style from conv1_1…conv5_1" and len(finished) == 10

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from nst import Settings, SettingsError, transfer
-from nst.cli import main
+from nst.commands import main
 from nst.images import to_tensor
 from nst.losses import gram_matrix, relative_squared_error
 from nst.regions import layer_masks, load_masks

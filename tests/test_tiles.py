@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from nst import Settings, SettingsError, transfer
-from nst.cli import main
+from nst.commands import main
 from nst.engine import _inputs, _layout, _targets, objective
 from nst.images import resize_longest, to_tensor
 from nst.schedule import Scale

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from nst import Settings, examples
-from nst.cli import main
+from nst.commands import main
 from nst.errors import VideoError
 from nst.flow import certainty, optical_flow, warp
 from nst.limits import Limits

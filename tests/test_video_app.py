@@ -40,7 +40,7 @@ def output_frames(app: AppTest, tmp_path: Path) -> int:
 
 def interrupting(monkeypatch, after_frame: int, then) -> dict:
     """Make the tab's video run call ``then()`` once, right after frame ``after_frame`` is finished."""
-    real, seen = webapp.video.stylize_video, {"runs": [], "interrupted": False}
+    real, seen = webapp.video.stylize_video_chunks, {"runs": [], "interrupted": False}
 
     def wrapped(*args, **kwargs):
         seen["runs"].append(len(kwargs.get("done", ())))
@@ -54,7 +54,7 @@ def interrupting(monkeypatch, after_frame: int, then) -> dict:
         finally:
             run.close()
 
-    monkeypatch.setattr(webapp.video, "stylize_video", wrapped)
+    monkeypatch.setattr(webapp.video, "stylize_video_chunks", wrapped)
     return seen
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from nst import Settings
-from nst.grid import RATIOS, STYLE_DEPTHS, GridStep, ratio_grid, ratio_grid_on
+from nst.grid import RATIOS, STYLE_DEPTHS, GridStep, ratio_grid
 from webapp.sidebar import write_settings
 from webapp.state import GridOutcome, Picture, Result, session
 from webapp.turns import figure_controls, small_runs_ui
@@ -28,11 +28,8 @@ def grid_ui(settings: Settings | None, content: Picture | None, style: Picture |
             asked.status,
             settings,
             asked.steps,
-            here=lambda extractor: ratio_grid(content.image, style.images, settings, size=asked.size,
-                                              steps=asked.steps, extractor=extractor, cache=record.cache),
-            there=lambda executor, parallel: ratio_grid_on(executor, content.image, style.images, settings,
-                                                           size=asked.size, steps=asked.steps, parallel=parallel,
-                                                           owner=record.tag),
+            lambda executor, parallel: ratio_grid(executor, content.image, style.images, settings, size=asked.size,
+                                                  steps=asked.steps, parallel=parallel, owner=record.tag),
         )  # fmt: skip
         for grid_step in grid_steps:
             _keep(grid, grid_step)

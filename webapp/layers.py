@@ -6,7 +6,7 @@ import streamlit as st
 from PIL import Image
 
 from nst import Settings
-from nst.reconstruct import what_each_layer_sees, what_each_layer_sees_on
+from nst.reconstruct import what_each_layer_sees
 from webapp.display import fit
 from webapp.state import Picture, session
 from webapp.turns import figure_controls, small_runs_ui
@@ -30,11 +30,9 @@ def layers_ui(settings: Settings | None, content: Picture | None, style: Picture
             asked.status,
             settings,
             asked.steps,
-            here=lambda extractor: what_each_layer_sees(content.image, style.image, settings, size=asked.size,
-                                                        steps=asked.steps, extractor=extractor, cache=record.cache),
-            there=lambda executor, parallel: what_each_layer_sees_on(executor, content.image, style.image, settings,
-                                                                     size=asked.size, steps=asked.steps,
-                                                                     parallel=parallel, owner=record.tag),
+            lambda executor, parallel: what_each_layer_sees(executor, content.image, style.image, settings,
+                                                            size=asked.size, steps=asked.steps, parallel=parallel,
+                                                            owner=record.tag),
         )  # fmt: skip
         for view in views:
             if view.image is not None:

@@ -17,8 +17,8 @@ import streamlit as st
 
 from nst import NSTError, Progress, Resume, Settings
 from nst.device import resolve_device
-from nst.executor import Job
 from nst.images import scaled_size
+from nst.jobs.picture import PictureJob
 from webapp.display import DISPLAY_SIDE, file_name, fit, png
 from webapp.resources import LIMITS
 from webapp.state import PrintVersion, Result, session
@@ -99,7 +99,7 @@ def _run(status: Any, picture: Any, result: Result, settings: Settings) -> None:
             status.progress(done / count, text=f"{_line(latest.get('p'), settings)} · tile {done} of {count}")
 
         engine = turn.start(
-            Job(
+            PictureJob(
                 result.content.image,
                 result.style.images,
                 settings,
@@ -119,7 +119,7 @@ def _run(status: Any, picture: Any, result: Result, settings: Settings) -> None:
                 status.progress(progress.step / progress.total, text=_line(progress, settings))
                 if progress.done and progress.image is not None:
                     version.image, version.status = progress.image, "done"
-            version.notes = list(getattr(engine, "notes", []))  # a cluster's worker was lost on the way
+            version.notes = list(engine.notes)  # a cluster's worker was lost on the way
             record.print_pending = False
         except NSTError as error:
             version.status, version.message, record.print_pending = "failed", str(error), False

@@ -6,6 +6,7 @@ shows the loss against steps and against each run's own computing time.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Generator
 from typing import Any
@@ -14,17 +15,15 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-import nst
 from nst import DivergedError, Settings
-from nst.executor import Job
-from nst.race import Lap, race, race_on
+from nst.jobs.picture import PictureJob
+from nst.race import Lap, race_on
 from nst.settings import LEARNING_RATES, help_text
 from webapp.display import DISPLAY_SIDE, OPTIMISER_NAMES, STYLE_LOSS_NAMES, fit, number
-from webapp.resources import backend
 from webapp.sidebar import BIND
 from webapp.state import Lane, Picture, RaceOutcome, session
 from webapp.stylize import CHART_SECONDS, PREVIEW_SECONDS
-from webapp.turns import fair_share, model_turn
+from webapp.turns import fair_share, runs_executor
 
 
 def race_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> RaceOutcome | None:
@@ -101,28 +100,16 @@ def _run_race(
     labels = {name: _label(name, settings) for name, settings in configs.items()}
     outcome = RaceOutcome(lanes={name: Lane(labels[name]) for name in configs})
     record.race = outcome
-    executor = backend().executor
-    if executor is not None:  # each runner on its own worker when half the workers allow two
-        jobs = {name: Job(content.image, style.images, settings, preview_seconds=PREVIEW_SECONDS,
-                          preview_size=DISPLAY_SIDE) for name, settings in configs.items()}  # fmt: skip
-        _show_laps(race_on(executor, jobs, parallel=min(2, fair_share(executor)), owner=record.tag),
-                   outcome, labels, slots, chart)  # fmt: skip
-        return
-    with model_turn(chart, configs["A"]) as turn:
-        if turn is None:
+    jobs = {name: PictureJob(content.image, style.images, settings, preview_seconds=PREVIEW_SECONDS,
+                             preview_size=DISPLAY_SIDE) for name, settings in configs.items()}  # fmt: skip
+    with runs_executor(chart, configs["A"], record.cache) as executor:
+        if executor is None:
             return
-        runners = {
-            name: nst.transfer(
-                content.image,
-                style.images,
-                settings,
-                extractor=turn.extractor,
-                cache=record.cache,
-                preview_seconds=PREVIEW_SECONDS,
-            )  # fmt: skip
-            for name, settings in configs.items()
-        }
-        _show_laps(race(runners), outcome, labels, slots, chart)
+        if executor.remote:  # each runner on its own worker when half the workers allow two
+            laps = race_on(executor, jobs, parallel=min(2, fair_share(executor)), owner=record.tag)
+        else:  # here: the runners take turns step by step, on this session's turn on the device
+            laps = race_on(executor, {name: dataclasses.replace(job, preview_size=None) for name, job in jobs.items()})
+        _show_laps(laps, outcome, labels, slots, chart)
 
 
 def _show_laps(

@@ -93,7 +93,7 @@ def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None
 
 def _canvas(content: Picture, colour: tuple[int, int, int], size: int) -> np.ndarray | None:
     """The drawing surface over the photo; returns its strokes as (H, W, 4) RGBA, or None if blank."""
-    from streamlit_drawable_canvas import st_canvas  # imported here: it registers a component at import
+    from streamlit_drawable_canvas import st_canvas  # noqa: PLC0415  # it registers a component at import
 
     width, height = content.image.size
     scale = CANVAS_SIDE / max(width, height)

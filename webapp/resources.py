@@ -16,7 +16,7 @@ from PIL import Image
 import nst
 from nst import FeatureExtractor, examples
 from nst.errors import NSTError
-from nst.executor import CLUSTER_VARIABLE, FALLBACK_VARIABLE, Executor, executor_for
+from nst.execution import CLUSTER_VARIABLE, FALLBACK_VARIABLE, Executor, executor_for
 from nst.limits import Limits
 from nst.runqueue import RunQueue
 
@@ -47,15 +47,16 @@ def example_photo(name: str) -> Image.Image:
 
 @dataclass(frozen=True)
 class Backend:
-    """Where the main runs go: a cluster's executor, or this server (``executor`` None)."""
+    """Where runs go: a cluster's executor, or this server (``cluster`` None: a local executor
+    per turn on the device, :func:`webapp.turns.executor_turn`)."""
 
-    executor: Executor | None
+    cluster: Executor | None
     problem: str = ""  # why the cluster that was asked for is not used
     blocked: bool = False  # the cluster cannot be used and runs may not fall back to this server
 
     def describe(self) -> str:
-        if self.executor is not None:
-            return self.executor.describe()
+        if self.cluster is not None:
+            return self.cluster.describe()
         runs = LIMITS.runs_per_device
         return f"this server ({runs} run{'s' if runs > 1 else ''} at a time per device)"
 

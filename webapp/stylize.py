@@ -23,7 +23,8 @@ import streamlit as st
 from PIL import Image
 
 from nst import DivergedError, NSTError, Progress, Resume, Settings
-from nst.executor import Job
+from nst.execution import Run
+from nst.jobs.picture import PictureJob
 from nst.settings import safer_after_divergence
 from nst.timelapse import timelapse
 from webapp.display import DISPLAY_SIDE, file_name, fit, png, settings_table
@@ -178,7 +179,7 @@ def run_ui(
         )
         record.result, record.pending = result, "resume"
         engine = turn.start(
-            Job(
+            PictureJob(
                 content.image,
                 style.images,
                 settings.replace(preview_every=0),
@@ -189,14 +190,14 @@ def run_ui(
                 preview_size=DISPLAY_SIDE if turn.remote else None,  # the network carries display-sized previews
             )
         )
-        result.worker = getattr(engine, "worker", "")
+        result.worker = engine.worker
         _follow(live, engine, result)
         record.pending = None
         remember(result)
     st.rerun()  # draw the page again as it is now: Stop disabled, the result and gallery up to date
 
 
-def _follow(live: Live, engine: Any, result: Result) -> None:
+def _follow(live: Live, engine: Run[Progress], result: Result) -> None:
     """Show each record of ``engine`` and keep the latest picture in ``result``."""
     started, last_chart, last_status = time.perf_counter(), 0.0, 0.0
     weights = {"content": result.settings.content_weight, "style": result.settings.style_weight}
@@ -211,10 +212,10 @@ def _follow(live: Live, engine: Any, result: Result) -> None:
                 }
             )
             result.step, result.seconds = progress.step, time.perf_counter() - started
-            for note in getattr(engine, "notes", [])[len(result.notes) :]:  # a cluster's worker was lost
+            for note in engine.notes[len(result.notes) :]:  # a cluster's worker was lost
                 result.notes.append(note)
                 st.toast(note, icon=":material/sync_problem:")
-            result.worker = getattr(engine, "worker", result.worker)
+            result.worker = engine.worker
             if progress.image is not None:
                 result.image = progress.image  # kept before anything is drawn: a rerun loses nothing
                 result.previews += 1
@@ -244,7 +245,7 @@ def _follow(live: Live, engine: Any, result: Result) -> None:
         last = getattr(error, "last_image", None)  # a cluster with no worker left keeps the latest picture
         if last is not None:
             result.image = last
-    except Exception as error:  # noqa: BLE001 - the page shows a message, never a traceback
+    except Exception as error:
         log.exception("run failed")
         result.status, result.message = "failed", f"the run failed unexpectedly: {error}"
     finally:

@@ -1,12 +1,14 @@
-"""Every run that uses the model takes its turn on the device first, then gets the shared VGG19.
+"""Every run that uses the model takes its turn first, then runs on an executor: one path, here or on a cluster.
 
 A server with many browser sessions (a classroom) runs one thing at a time per device
-(``NST_RUNS_PER_DEVICE``); the others wait in a fair queue and see their place. The main
-run, the race, the grid, the layer views, print sizes, the Video tab and "inside the
-network" all go through :func:`model_turn`, so places follow the order of the clicks, even
-while the first click of a fresh server is still loading VGG19. On a cluster
-(:func:`webapp.resources.backend`) all but "inside the network" go to the cluster's fair
-queue instead: :func:`run_turn` for one run, :func:`small_runs_ui` for a figure's runs.
+(``NST_RUNS_PER_DEVICE``); the others wait in a fair queue and see their place. Here
+(no ``NST_CLUSTER``), :func:`model_turn` takes the device's turn and loads the shared VGG19,
+so places follow the order of the clicks even while the first click of a fresh server is
+still loading it; the session's runs then go through a
+:class:`~nst.execution.local.LocalExecutor` on that model (:func:`executor_in_turn`). On a
+cluster (:func:`webapp.resources.backend`) they go to the cluster's fair queue and workers.
+Either way a view gets an :class:`~nst.execution.base.Executor`: :func:`run_turn` for one
+run, :func:`small_runs_ui` for a figure's runs, :func:`executor_turn` for the rest.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from typing import Any, Protocol, TypeVar
 
 import streamlit as st
 
-import nst
 from nst import FeatureExtractor, NSTError, Progress, Settings, TargetCache
 from nst.device import resolve_device
-from nst.executor import Executor, Job, Run
+from nst.execution import Executor, LocalExecutor, Place, Run
+from nst.jobs.picture import PictureJob
+from nst.runqueue import Ticket
 from webapp.resources import backend, run_queue, shared_extractor
 from webapp.sidebar import BIND, WEIGHT_LABELS
 from webapp.state import session
@@ -33,42 +36,57 @@ class RunTurn:
     """This session's turn for one run (the main run, a print size), here or on a cluster worker:
     ``start(job)`` begins it."""
 
-    start: Callable[[Job], Generator[Progress, None, None] | Run]  # both close() to stop
+    start: Callable[[PictureJob], Run[Progress]]  # close() stops it
     waited: float  # seconds in the queue
     number: int  # the backend's count of runs, in order of arrival
     remote: bool  # on a cluster worker (pictures cross the network display-sized)
 
 
+@dataclass(frozen=True)
+class ExecutorTurn:
+    """This session's turn, and the executor its runs go through now."""
+
+    executor: Executor
+    ticket: Ticket
+    waited: float  # seconds in the queue
+    number: int  # the backend's count of runs, in order of arrival
+
+
 @contextlib.contextmanager
 def run_turn(status: Any, settings: Settings, cache: TargetCache) -> Iterator[RunTurn | None]:
-    """Wait for a turn for a run on the server's backend (:func:`webapp.resources.backend`).
-
-    Here: :func:`model_turn` (the device's queue and the shared VGG19, ``cache`` for the
-    targets). On a cluster: the cluster's fair queue, showing the place and the free
-    workers. Yields None after saying why in ``status`` when no run can start.
-    """
-    chosen = backend()
-    if chosen.executor is None:
-        if chosen.blocked:
-            status.error(chosen.problem)
+    """Wait for a turn for one run on the server's backend; yields None after saying why in
+    ``status`` when no run can start. ``cache`` keeps the targets of runs here (live tuning)."""
+    with executor_turn(status, settings, cache) as turn:
+        if turn is None:
             yield None
             return
-        with model_turn(status, settings) as turn:
-            if turn is None:
-                yield None
-                return
-            extractor = turn.extractor
+        executor, ticket = turn.executor, turn.ticket
+        yield RunTurn(lambda job: executor.start(ticket, job), turn.waited, turn.number, executor.remote)
 
-            def here(job: Job) -> Generator[Progress, None, None]:
-                return nst.transfer(
-                    job.content, job.style, job.settings, extractor=extractor, cache=cache, init_image=job.init_image,
-                    preview_seconds=job.preview_seconds, resume=job.resume, masks=job.masks,
-                    preview_size=job.preview_size, on_tile=job.on_tile,
-                )  # fmt: skip
 
-            yield RunTurn(here, turn.waited, turn.number, remote=False)
+@contextlib.contextmanager
+def executor_turn(status: Any, settings: Settings, cache: TargetCache | None = None) -> Iterator[ExecutorTurn | None]:
+    """Wait for this session's turn on the backend: here the device's (the model loaded), on a
+    cluster the cluster's queue, showing the place and the free workers."""
+    chosen = backend()
+    if chosen.blocked:
+        status.error(chosen.problem)
+        yield None
         return
-    executor = chosen.executor
+    if chosen.cluster is not None:
+        with _cluster_turn(status, chosen.cluster) as remote:
+            yield remote
+        return
+    with model_turn(status, settings) as turn:
+        if turn is None:
+            yield None
+            return
+        executor = executor_in_turn(turn, cache)
+        yield ExecutorTurn(executor, turn.ticket, turn.waited, turn.number)
+
+
+@contextlib.contextmanager
+def _cluster_turn(status: Any, executor: Executor) -> Iterator[ExecutorTurn]:
     started = time.perf_counter()
 
     def waiting(ahead: int) -> None:  # an st call: a Stop or a rerun ends the wait here
@@ -81,7 +99,30 @@ def run_turn(status: Any, settings: Settings, cache: TargetCache) -> Iterator[Ru
 
     with executor.turn(session().tag, on_wait=waiting) as ticket:
         assert ticket is not None  # no stop event: the wait ends only with the turn (or an exception)
-        yield RunTurn(lambda job: executor.start(ticket, job), time.perf_counter() - started, ticket.number, True)
+        yield ExecutorTurn(executor, ticket, time.perf_counter() - started, ticket.number)
+
+
+@contextlib.contextmanager
+def runs_executor(status: Any, settings: Settings, cache: TargetCache | None = None) -> Iterator[Executor | None]:
+    """An executor for runs that take their own turns (a figure's, the race's, the Video tab's):
+    the cluster's, or here one on the shared model during this session's turn on the device.
+    Yields None after saying why in ``status`` when no run can start."""
+    chosen = backend()
+    if chosen.blocked:
+        status.error(chosen.problem)
+        yield None
+    elif chosen.cluster is not None:
+        yield chosen.cluster  # no turn held here: each run waits for its own in the cluster's queue
+    else:
+        with model_turn(status, settings) as turn:
+            yield None if turn is None else executor_in_turn(turn, cache)
+
+
+def executor_in_turn(turn: Turn, cache: TargetCache | None = None) -> LocalExecutor:
+    """The session's runs during its turn on the device: in this process, on the shared model, one at a
+    time (its own queue: the device's turn is already this session's)."""
+    extractor = turn.extractor
+    return LocalExecutor(place=Place(lambda _settings: extractor, cache if cache is not None else TargetCache()))
 
 
 @dataclass(frozen=True)
@@ -92,6 +133,7 @@ class Turn:
     device: str
     waited: float  # seconds in the queue
     number: int  # this server's count of runs on the device, in order of arrival
+    ticket: Ticket  # the device's queue place, now its turn
 
 
 @contextlib.contextmanager
@@ -129,7 +171,7 @@ def model_turn(status: Any, settings: Settings) -> Iterator[Turn | None]:
             status.error(str(error))
             yield None
             return
-        yield Turn(extractor, device, waited, ticket.number)
+        yield Turn(extractor, device, waited, ticket.number, ticket)
     finally:
         queue.leave(ticket)
 
@@ -175,31 +217,21 @@ R = TypeVar("R", bound=Record)
 
 
 def small_runs_ui(
-    status: Any,
-    settings: Settings,
-    steps: int,
-    here: Callable[[FeatureExtractor], Generator[R, None, None]],
-    there: Callable[[Executor, int], Generator[R, None, None]],
+    status: Any, settings: Settings, steps: int, figure: Callable[[Executor, int], Generator[R, None, None]]
 ) -> Iterator[R]:
     """A figure's small runs with a progress bar in ``status``; yields every record.
 
-    Here: ``here(extractor)`` on this session's turn on the device, one run after the other.
-    On a cluster: ``there(executor, parallel)``, the runs on half its workers at once (at
-    least one), so that other sessions keep their turns. An error ends the figure with a
-    message in ``status``.
+    ``figure(executor, parallel)`` makes them: here on this session's turn on the device,
+    one after the other; on a cluster on half its workers at once (at least one), so that
+    other sessions keep their turns. An error ends the figure with a message in ``status``.
     """
-    chosen = backend()
-    executor = chosen.executor
-    if executor is None:
-        with model_turn(status, settings) as turn:
-            if turn is None:
-                return
-            yield from _counted(status, steps, here(turn.extractor), "")
-    else:
-        parallel = fair_share(executor)
-        where = f", {parallel} at a time on the cluster's workers"
+    with runs_executor(status, settings) as executor:
+        if executor is None:
+            return
+        parallel = fair_share(executor) if executor.remote else 1
+        where = f", {parallel} at a time on the cluster's workers" if executor.remote else ""
         try:
-            yield from _counted(status, steps, there(executor, parallel), where)
+            yield from _counted(status, steps, figure(executor, parallel), where)
         except NSTError as error:
             status.error(str(error))
             return

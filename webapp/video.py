@@ -13,7 +13,6 @@ next frame.
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -22,14 +21,15 @@ from typing import Any
 import streamlit as st
 
 from nst import NSTError, Settings
+from nst.chunks import stylize_video_chunks
 from nst.settings import TEMPORAL_WEIGHTS, help_text
-from nst.video import VideoProgress, check_clip, frame_size, stylize_video, stylize_video_chunks
+from nst.video import VideoProgress, check_clip, frame_size
 from nst.videoio import probe
 from webapp.display import DISPLAY_SIDE, slug
-from webapp.resources import LIMITS, backend
+from webapp.resources import LIMITS
 from webapp.sidebar import BIND
 from webapp.state import Picture, VideoJob, session
-from webapp.turns import model_turn
+from webapp.turns import runs_executor
 
 VIDEO_TYPES = ["mp4", "mov", "m4v", "mkv", "webm", "avi", "gif", "webp"]
 FRAME_SIZES = [128, 192, 256, 320, 384, 512]
@@ -120,23 +120,18 @@ def _run(job: VideoJob, settings: Settings, style: Picture, frames: int, status:
         job.key, job.frames, job.output, job.seconds = key, [], b"", 0.0
     job.status, job.message = "running", ""
     out = job.path.with_name(job.path.stem + "-styled.mp4")
-    executor = backend().executor
-    with contextlib.ExitStack() as turns:
-        if executor is not None:  # on a cluster: the whole clip in order on one worker (others keep theirs)
+    with runs_executor(status, settings) as executor:
+        if executor is None:
+            job.status, job.message, job.pending = "failed", "The device is not usable.", False
+            return
+        if executor.remote:
             status.info("Sent to the cluster's queue: the clip starts on the next free worker.",
                         icon=":material/hourglass_top:")  # fmt: skip
-            run = stylize_video_chunks(executor, job.path, style.images, out, settings, max_frames=frames,
-                                       limits=LIMITS, app=True, preview_seconds=PREVIEW_SECONDS,
-                                       preview_size=DISPLAY_SIDE, done=list(job.frames), parallel=1,
-                                       owner=session().tag)  # fmt: skip
-        else:
-            turn = turns.enter_context(model_turn(status, settings))
-            if turn is None:
-                job.status, job.message, job.pending = "failed", "The device is not usable.", False
-                return
-            run = stylize_video(job.path, style.images, out, settings, extractor=turn.extractor, max_frames=frames,
-                                limits=LIMITS, app=True, preview_seconds=PREVIEW_SECONDS, preview_size=DISPLAY_SIDE,
-                                done=list(job.frames))  # fmt: skip
+        # The whole clip in order on one worker (on a cluster the others keep theirs), going on from the frames done.
+        run = stylize_video_chunks(executor, job.path, style.images, out, settings, max_frames=frames, limits=LIMITS,
+                                   app=True, preview_seconds=PREVIEW_SECONDS,
+                                   preview_size=DISPLAY_SIDE, done=list(job.frames),
+                                   parallel=1, owner=session().tag)  # fmt: skip
         started = time.perf_counter() - job.seconds
         try:
             for progress in run:

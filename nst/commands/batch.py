@@ -14,23 +14,27 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nst.batch import Pair
-from nst.cli import (
+from tqdm import tqdm
+
+from nst.batch import Pair, pictures_in, plan_batch
+from nst.commands.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    _add_settings,
-    _clock,
-    _fail,
-    add_cluster_option,
+    add_common_options,
+    clock,
+    fail,
     open_executor,
     settings_given,
 )
 from nst.errors import NSTError
-from nst.executor import Executor
 from nst.settings import Settings
+
+if TYPE_CHECKING:
+    from nst.execution.base import Executor
 
 FORMATS = ("png", "jpg", "webp")
 
@@ -45,17 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style", nargs="+", required=True, help="style pictures, or folders of them")
     parser.add_argument("-o", "--output", required=True, help="the folder for the results (made if missing)")
     parser.add_argument("--format", choices=FORMATS, default="png", help="the results' file format")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
-    add_cluster_option(parser)
-    _add_settings(parser, video=False)
+    add_common_options(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the batch command; returns the exit status."""
-    from nst.batch import pictures_in, plan_batch
-
     args = build_parser().parse_args(argv)
     changes = settings_given(args)
     folder = Path(args.output)
@@ -66,28 +65,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if folder.exists() and not folder.is_dir():
             raise NSTError(f"{folder} is a file, not a folder")
         folder.mkdir(parents=True, exist_ok=True)
-        executor = open_executor(args.cluster, quiet=args.quiet) if args.cluster else None
+        executor = open_executor(args.cluster, quiet=args.quiet)
     except NSTError as error:
-        return _fail(str(error), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
     try:
         return _run(pairs, settings, executor, quiet=args.quiet)
     finally:
-        if executor is not None:
-            executor.close()
+        executor.close()
 
 
-def _run(pairs: list[Pair], settings: Settings, executor: Executor | None, *, quiet: bool) -> int:
-    from tqdm import tqdm
-
-    from nst.batch import run_batch
+def _run(pairs: list[Pair], settings: Settings, executor: Executor, *, quiet: bool) -> int:
+    from nst.batch import run_batch  # noqa: PLC0415  # torch loads only when a command runs: --help stays fast
 
     bar = tqdm(total=len(pairs), disable=quiet, dynamic_ncols=True, file=sys.stderr, unit="picture",
                bar_format="{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} pictures [{elapsed}{postfix}]")  # fmt: skip
     made, skipped, failed = 0, 0, []
     seconds: list[float] = []  # per picture made
     started = time.perf_counter()
-    events = run_batch(pairs, settings, executor=executor)
-    workers = executor.workers if executor is not None else 1
+    events = run_batch(pairs, settings, executor)
+    workers = executor.workers
     finished = 0
     try:
         for event in events:
@@ -98,7 +94,7 @@ def _run(pairs: list[Pair], settings: Settings, executor: Executor | None, *, qu
                 left = max(0, len(pairs) - finished - workers)
                 each = sum(seconds) / len(seconds) if seconds else (step.elapsed + step.eta) / workers
                 bar.set_postfix_str(
-                    f"{event.pair.output.name}: step {step.step}/{step.total}, ETA {_clock(step.eta + left * each)}",
+                    f"{event.pair.output.name}: step {step.step}/{step.total}, ETA {clock(step.eta + left * each)}",
                     refresh=False,
                 )
                 continue
@@ -116,7 +112,7 @@ def _run(pairs: list[Pair], settings: Settings, executor: Executor | None, *, qu
     except KeyboardInterrupt:
         events.close()
         bar.close()
-        return _fail(f"stopped after {made} new pictures; run the same command again to go on", EXIT_INTERRUPTED)
+        return fail(f"stopped after {made} new pictures; run the same command again to go on", EXIT_INTERRUPTED)
     finally:
         events.close()
     if not quiet or failed:

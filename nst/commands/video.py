@@ -14,24 +14,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nst.cli import (
+from tqdm import tqdm
+
+from nst.commands.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    _add_settings,
-    _clock,
-    _fail,
-    add_cluster_option,
+    add_common_options,
+    clock,
+    fail,
     open_executor,
     settings_given,
 )
 from nst.errors import DivergedError, NSTError
 from nst.settings import Settings
-from nst.videoio import OUTPUTS
+from nst.videoio import OUTPUTS, probe
 
 if TYPE_CHECKING:
-    from nst.executor import Executor
+    from nst.execution.base import Executor
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,10 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("style", help="the picture whose style is taken")
     parser.add_argument("-o", "--output", required=True, help=f"where to save the result ({', '.join(OUTPUTS)})")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stylise only the first N frames")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
-    add_cluster_option(parser)
-    _add_settings(parser, video=True)
+    add_common_options(parser, video=True)
     return parser
 
 
@@ -63,15 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise NSTError("--max-frames must be at least 1")
         if output.suffix.lower() not in OUTPUTS:
             raise NSTError(f"cannot tell the format of {output}; end its name in {', '.join(OUTPUTS)}")
-        executor = open_executor(args.cluster, quiet=args.quiet) if args.cluster else None
+        executor = open_executor(args.cluster, quiet=args.quiet)
     except NSTError as error:
-        return _fail(str(error), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
     try:
         return _run(args.clip, args.style, output, settings.replace(preview_every=0), args.max_frames,
                     executor=executor, quiet=args.quiet)  # fmt: skip
     finally:
-        if executor is not None:
-            executor.close()
+        executor.close()
 
 
 def _run(
@@ -81,28 +78,23 @@ def _run(
     settings: Settings,
     max_frames: int | None,
     *,
-    executor: Executor | None = None,
+    executor: Executor,
     quiet: bool,
 ) -> int:
-    from tqdm import tqdm  # imported late: --help stays fast
-
-    from nst.video import plan_chunks, stylize_video, stylize_video_chunks
+    from nst.chunks import plan_chunks, stylize_video_chunks  # noqa: PLC0415  # torch loads only when a command runs
 
     bar_format = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]"
     bar = tqdm(total=0, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
-    if executor is None:
-        run = stylize_video(clip, style, output, settings, max_frames=max_frames)
-    else:  # one chunk of the clip per worker, all at once
-        run = stylize_video_chunks(executor, clip, style, output, settings, max_frames=max_frames)
+    # One chunk of the clip per worker, all at once (here: one worker, the clip in order).
+    run = stylize_video_chunks(executor, clip, style, output, settings, max_frames=max_frames)
     try:
         for progress in run:
             if not bar.total:  # the clip's length is known once the first step is made
                 later = settings.frame_iterations if settings.temporal_weight > 0 else settings.iterations
-                chunks = plan_chunks(progress.frames, executor.workers) if executor is not None else None
-                lengths = [c.stop - c.first for c in chunks] if chunks else [progress.frames]
+                lengths = [c.stop - c.first for c in plan_chunks(progress.frames, executor.workers)]
                 bar.total = sum(settings.iterations + (length - 1) * later for length in lengths)
             bar.set_postfix_str(
-                f"frame {progress.frame}/{progress.frames}, {progress.written} written, ETA {_clock(progress.eta)}, "
+                f"frame {progress.frame}/{progress.frames}, {progress.written} written, ETA {clock(progress.eta)}, "
                 f"style={progress.step.style_loss:.3g}, temporal={progress.step.losses.get('temporal', 0.0):.3g}",
                 refresh=False,
             )
@@ -115,20 +107,18 @@ def _run(
         run.close()  # writes the frames done
         bar.close()
         if output.is_file():
-            return _fail(f"stopped; the {_frames(output)} frames done are saved in {output}", EXIT_INTERRUPTED)
-        return _fail("stopped before the first frame was done", EXIT_INTERRUPTED)
+            return fail(f"stopped; the {_frames(output)} frames done are saved in {output}", EXIT_INTERRUPTED)
+        return fail("stopped before the first frame was done", EXIT_INTERRUPTED)
     except DivergedError as error:
         bar.close()
         saved = f" (the {_frames(output)} frames done are saved in {output})" if output.is_file() else ""
-        return _fail(f"{error}{saved}", EXIT_FAILED)
+        return fail(f"{error}{saved}", EXIT_FAILED)
     except NSTError as error:
         bar.close()
-        return _fail(str(error), EXIT_USAGE)
+        return fail(str(error), EXIT_USAGE)
     finally:
         run.close()
 
 
 def _frames(path: Path) -> int:
-    from nst.videoio import probe
-
     return probe(path).frames

@@ -1,0 +1,13 @@
+"""The kinds of work an executor (:mod:`nst.execution`) runs, each a typed record with its wire form.
+
+- :mod:`nst.jobs.picture`: :class:`PictureJob`, one optimised picture (:func:`nst.engine.transfer`);
+  the figures' small runs (race, grid, layer views) are picture jobs too.
+- :mod:`nst.jobs.chunk`: :class:`ChunkJob`, a range of frames of a video clip.
+
+Each kind registers itself by subclassing :class:`nst.execution.base.Job` with a ``kind`` name.
+"""
+
+from nst.jobs.chunk import ChunkJob
+from nst.jobs.picture import PictureJob
+
+__all__ = ["ChunkJob", "PictureJob"]

@@ -1,0 +1,96 @@
+"""A range of frames of a video clip as a job (:func:`nst.chunks.stylize_video_chunks`).
+
+Its first frame is stylised like a picture, or follows ``previous`` (the frame before it, as
+stylised earlier) along the flow; the rest follow it as in :func:`nst.video.stylize_video`.
+After a lost worker it goes on from the frame after its last finished one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import tempfile
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from nst.execution.base import Job, Place
+from nst.execution.wire import progress_from_wire, progress_to_wire
+from nst.images import load_image
+from nst.settings import Settings
+from nst.video import FrameStep, stylise_frames
+from nst.videoio import probe, read_frames
+
+
+@dataclass(frozen=True)
+class ChunkJob(Job[FrameStep]):
+    """Frames ``first`` (0-based) up to ``stop`` (exclusive) of the clip in ``clip`` (its file's bytes)."""
+
+    kind = "video chunk"
+
+    clip: bytes  # the clip's file (on a cluster it is put in the object store once for all chunks)
+    suffix: str  # the file's extension (".mp4"), for the decoder
+    first: int
+    stop: int
+    size: tuple[int, int]  # (width, height) of the frames
+    styles: tuple[bytes, ...]
+    blend: bool  # several style pictures blended (else the one)
+    settings: Settings
+    previous: bytes | None = None  # the frame before ``first``, as stylised (PNG or file bytes)
+    preview_seconds: float | None = None
+    preview_size: int | None = None
+
+    def run_here(self, place: Place) -> Generator[FrameStep, None, None]:
+        styles = [load_image(data, name="the style picture") for data in self.styles]
+        with tempfile.TemporaryDirectory(prefix="nst-chunk-") as folder:
+            path = Path(folder) / f"clip{self.suffix}"
+            path.write_bytes(self.clip)
+            before = self.previous
+            raws = itertools.islice(read_frames(probe(path)), self.first - (before is not None), self.stop)
+            photos = (raw.resize(self.size, Image.Resampling.LANCZOS) for raw in raws)
+            previous = None
+            if before is not None:
+                previous = next(photos), load_image(before).resize(self.size, Image.Resampling.LANCZOS)
+            steps = stylise_frames(photos, styles if self.blend else styles[0], self.settings,
+                                   extractor=place.extractor(self.settings), cache=place.cache, previous=previous,
+                                   first_index=self.first + 1, preview_seconds=self.preview_seconds,
+                                   preview_size=self.preview_size)  # fmt: skip
+            try:
+                yield from steps
+            finally:
+                steps.close()
+
+    def to_wire(self) -> dict[str, Any]:
+        fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return {**fields, "styles": list(self.styles), "size": list(self.size),
+                "settings": dataclasses.asdict(self.settings)}  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> ChunkJob:
+        return cls(**{**wire, "styles": tuple(wire["styles"]), "size": (int(wire["size"][0]), int(wire["size"][1])),
+                      "settings": Settings(**wire["settings"])})  # fmt: skip
+
+    def record_to_wire(self, record: FrameStep) -> dict[str, Any]:
+        return {"frame": record.index, "trusted": record.trusted, "follows": record.follows,
+                "progress": progress_to_wire(record.step)}  # fmt: skip
+
+    def record_from_wire(self, wire: dict[str, Any]) -> FrameStep:
+        return FrameStep(wire["frame"], progress_from_wire(wire["progress"]), wire["trusted"], wire["follows"])
+
+    def after(self, wire: dict[str, Any]) -> ChunkJob:
+        """After a finished frame: the frames after it, following it."""
+        progress = wire["progress"]
+        if progress["step"] < progress["total"] or progress["image"] is None:
+            return self
+        return dataclasses.replace(self, first=wire["frame"], previous=progress["image"])
+
+    def resumes_from(self) -> str:
+        if self.previous is None:
+            return f"frame {self.first + 1}"
+        return f"frame {self.first + 1} (after frame {self.first}, made before)"
+
+    def finished(self) -> bool:
+        return self.first >= self.stop

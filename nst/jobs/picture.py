@@ -1,0 +1,127 @@
+"""One optimised picture as a job (:func:`nst.engine.transfer`); goes on from its latest full-size picture."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from PIL import Image
+
+from nst.engine import Progress, Resume, transfer
+from nst.execution.base import Job, Place
+from nst.execution.wire import picture_bytes, png_bytes, progress_from_wire, progress_to_wire
+from nst.images import ImageSource, resize_longest
+from nst.settings import Settings
+
+CHECKPOINT_SECONDS = 20.0  # a worker whose previews are shrunk sends the full-size picture this often at most
+
+
+@dataclass(frozen=True)
+class PictureJob(Job[Progress]):
+    """One run of :func:`nst.engine.transfer`, with the same arguments; yields its :class:`Progress` records."""
+
+    kind = "picture"
+
+    content: ImageSource
+    style: ImageSource | Sequence[ImageSource]
+    settings: Settings
+    resume: Resume | None = None
+    init_image: ImageSource | None = None
+    masks: Sequence[ImageSource] | None = None
+    preview_seconds: float | None = None
+    preview_size: int | None = None
+    on_tile: Callable[[int, int], None] | None = None  # in this process only: see transfer(); not sent to a worker
+
+    def run_here(self, place: Place) -> Generator[Progress, None, None]:
+        return transfer(
+            self.content,
+            self.style,
+            self.settings,
+            extractor=place.extractor(self.settings),
+            init_image=self.init_image,
+            cache=place.cache,
+            preview_seconds=self.preview_seconds,
+            resume=self.resume,
+            masks=self.masks,
+            preview_size=self.preview_size,
+            on_tile=self.on_tile,
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        styles = list(self.style) if isinstance(self.style, (list, tuple)) else [cast(ImageSource, self.style)]
+        resume = self.resume
+        return {
+            "content": picture_bytes(self.content),
+            "styles": [picture_bytes(style) for style in styles],
+            "blend": isinstance(self.style, (list, tuple)),
+            "settings": dataclasses.asdict(self.settings),
+            "resume": None if resume is None else (picture_bytes(resume.image), resume.step, resume.total),
+            "init_image": None if self.init_image is None else picture_bytes(self.init_image),
+            "masks": None if self.masks is None else [picture_bytes(mask) for mask in self.masks],
+            "preview_seconds": self.preview_seconds,
+            "preview_size": self.preview_size,
+        }
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> PictureJob:
+        styles, resume = wire["styles"], wire["resume"]
+        return cls(
+            content=wire["content"],
+            style=list(styles) if wire["blend"] else styles[0],
+            settings=Settings(**wire["settings"]),
+            resume=None if resume is None else Resume(resume[0], step=resume[1], total=resume[2]),
+            init_image=wire["init_image"],
+            masks=wire["masks"],
+            preview_seconds=wire["preview_seconds"],
+            preview_size=wire["preview_size"],
+        )
+
+    def record_to_wire(self, record: Progress) -> dict[str, Any]:
+        return {"progress": progress_to_wire(record)}
+
+    def record_from_wire(self, wire: dict[str, Any]) -> Progress:
+        return progress_from_wire(wire["progress"])
+
+    def serve(self, place: Place) -> Generator[dict[str, Any], None, None]:
+        """The records, previews display-sized as asked, and now and then the full-size picture to
+        go on from (``full`` when the preview is that picture, else ``checkpoint``)."""
+        steps = dataclasses.replace(self, preview_size=None).run_here(place)
+        last_checkpoint = -math.inf
+        try:
+            for progress in steps:
+                picture = progress.image
+                if picture is None:
+                    yield {"progress": progress_to_wire(progress)}
+                    continue
+                shown = picture if progress.done else _shrunk(picture, self.preview_size)
+                record = {"progress": progress_to_wire(progress, shown), "full": shown is picture}
+                if shown is not picture and time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                    record["checkpoint"], last_checkpoint = png_bytes(picture), time.monotonic()
+                yield record
+        finally:
+            steps.close()
+
+    def after(self, wire: dict[str, Any]) -> PictureJob:
+        """The run from the record's full-size picture on, when it brought one (else from where it was)."""
+        progress = wire["progress"]
+        picture = progress["image"] if wire.get("full") else wire.get("checkpoint")
+        if picture is None:
+            return self
+        return dataclasses.replace(self, resume=Resume(picture, step=progress["step"], total=progress["total"]))
+
+    def resumes_from(self) -> str:
+        return "the start" if self.resume is None else f"step {self.resume.step}"
+
+    def finished(self) -> bool:
+        return self.resume is not None and self.resume.step >= self.resume.end(self.settings)
+
+
+def _shrunk(picture: Image.Image, longest: int | None) -> Image.Image:
+    """The picture at most ``longest`` px on its longest side (the same picture when it is smaller)."""
+    if longest is None or max(picture.size) <= longest:
+        return picture
+    return resize_longest(picture, longest)
