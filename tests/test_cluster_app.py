@@ -49,8 +49,8 @@ def test_the_app_runs_on_the_cluster_and_says_so(cluster, monkeypatch) -> None: 
         assert np.array_equal(np.asarray(here), np.asarray(picture))
     finally:
         chosen = backend()
-        if chosen.executor is not None:
-            chosen.executor.close()  # its workers hold both nodes' CPUs: free them for the next test
+        if chosen.cluster is not None:
+            chosen.cluster.close()  # its workers hold both nodes' CPUs: free them for the next test
         backend.clear()
 
 
@@ -68,7 +68,7 @@ def test_the_race_layer_views_print_size_and_video_run_on_the_cluster(cluster, m
     try:
         app = stylize(small_app(iterations=10))
         assert "Done at step 10 of 10" in app.get("progress")[0].proto.text
-        here, there = numbered(run_queue("cpu")), numbered(backend().executor.queue)
+        here, there = numbered(run_queue("cpu")), numbered(backend().cluster.queue)
         app.select_slider(key="race_size").set_value(128)
         app.slider(key="race_steps").set_value(10)
         app.button(key="race_start").click().run()
@@ -94,12 +94,12 @@ def test_the_race_layer_views_print_size_and_video_run_on_the_cluster(cluster, m
         job = app.session_state.session.video
         assert job.status == "done" and len(job.frames) == 3 and output_frames(app, tmp_path) == 3
         # All of them went to the cluster's workers (2 runners, 10 views, 1 print, 1 clip), none ran here.
-        assert numbered(backend().executor.queue) == there + 2 + 10 + 1 + 1 + 1
+        assert numbered(backend().cluster.queue) == there + 2 + 10 + 1 + 1 + 1
         assert numbered(run_queue("cpu")) == here + 1
     finally:
         chosen = backend()
-        if chosen.executor is not None:
-            chosen.executor.close()
+        if chosen.cluster is not None:
+            chosen.cluster.close()
         backend.clear()
 
 
