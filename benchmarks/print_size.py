@@ -27,7 +27,7 @@ sys.path.insert(0, "benchmarks")
 import torch
 from common import inputs
 from nst import Settings, build_extractor, transfer
-from nst.engine import _layout
+from nst.engine import layout_for
 from nst.tiles import GB, budget_bytes
 size, steps, precision, budget = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 
@@ -47,7 +47,7 @@ for progress in transfer(content, style, settings, extractor=extractor):
     times.append(progress.elapsed - (last if last is not None else progress.elapsed))
     last, shape = progress.elapsed, progress.size
 dtype = torch.float32 if precision == "float32" else torch.bfloat16
-layout = _layout(settings, shape, budget_bytes(budget, extractor.device), dtype, 0)
+layout = layout_for(settings, shape, budget_bytes(budget, extractor.device), dtype, 0)
 print(json.dumps({"per_step": times[-1], "peak_mb": rss_mb("VmHWM") - base, "size": shape,
                   "tiles": len(layout.tiles), "optimizer": layout.optimizer}))
 """

@@ -14,8 +14,11 @@ from PIL import Image
 
 from nst import Settings, SettingsError, transfer
 from nst.commands import main
-from nst.engine import _inputs, _layout, _targets, objective
+from nst.engine import layout_for
 from nst.images import resize_longest, to_tensor
+from nst.inputs import prepare_inputs
+from nst.objective import objective
+from nst.scale_targets import targets_at
 from nst.schedule import Scale
 from nst.targets import TargetCache
 from nst.terms import build_terms
@@ -38,9 +41,9 @@ def _borders(tiles, side: str) -> list[int]:
 def test_a_tiled_step_gives_the_whole_picture_loss_and_gradient(caffe_extractor, style_loss) -> None:
     settings = Settings(output_size=320, precision="float32", tv_weight=5.0, style_loss=style_loss)
     photo, painting = _photo_and_painting(320)
-    inputs = _inputs(settings, photo, painting, None)
+    inputs = prepare_inputs(settings, photo, painting, None)
     content_t = to_tensor(resize_longest(inputs.content, 320))
-    targets = _targets(caffe_extractor, TargetCache(), settings, content_t, inputs, Scale(320, 1))
+    targets = targets_at(caffe_extractor, TargetCache(), settings, content_t, inputs, Scale(320, 1))
     torch.manual_seed(0)
     start = (content_t + 0.1 * torch.randn_like(content_t)).clamp(0, 1)  # (1, 3, 240, 320)
 
@@ -96,7 +99,7 @@ def test_a_result_made_in_tiles_shows_no_seam_at_the_tile_borders(caffe_extracto
     # 640 px: a wider one, cropped, moves them off it (a seam is what the run adds, not the photo's edges).
     photo, painting = make_content(700, 480).crop((50, 0, 690, 480)), make_style(320, 320)
     settings = Settings(output_size=640, scales=1, iterations=6, precision="float32", memory_budget=0.6)
-    layout = _layout(settings, (640, 480), int(0.6 * GB), torch.float32, 0)
+    layout = layout_for(settings, (640, 480), int(0.6 * GB), torch.float32, 0)
     assert layout.tiled and layout.optimizer == "lbfgs", "the budget must force tiles"
     last = list(transfer(photo, painting, settings, extractor=caffe_extractor))[-1]
     assert last.image is not None and last.image.size == (640, 480)

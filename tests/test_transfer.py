@@ -11,6 +11,9 @@ import pytest
 import torch
 
 import nst.engine
+import nst.inputs
+import nst.objective
+import nst.optimiser
 import nst.terms
 from nst import DivergedError, Settings, evaluate, stylize, transfer
 from nst.errors import ImageLoadError
@@ -91,13 +94,13 @@ def test_a_style_picture_of_any_size_and_shape_works(caffe_extractor, content_im
 
 def test_adam_keeps_the_pixels_in_range(caffe_extractor, content_image, style_image, monkeypatch) -> None:
     seen: list[tuple[float, float]] = []
-    original = nst.engine.to_pil
+    original = nst.inputs.to_pil
 
     def recording(image):
         seen.append((float(image.detach().min()), float(image.detach().max())))
         return original(image)
 
-    monkeypatch.setattr(nst.engine, "to_pil", recording)
+    monkeypatch.setattr(nst.inputs, "to_pil", recording)
     run(content_image, style_image, caffe_extractor, optimizer="adam", learning_rate=0.5, iterations=5, preview_every=1)
     assert len(seen) == 5 and all(0.0 <= low and high <= 1.0 for low, high in seen)
 
@@ -158,7 +161,7 @@ def leaping(monkeypatch, leaps) -> list[torch.optim.Optimizer]:
     true (``own``: that optimiser's steps, ``every``: every optimiser's), the picture turns black,
     as after a step far too long. Returns the optimisers made, in order."""
     made: list[torch.optim.Optimizer] = []
-    real, steps = nst.engine._make_optimizer, {"every": 0}
+    real, steps = nst.optimiser.make_optimizer, {"every": 0}
 
     def making(settings, image, layout=None, **changes):
         optimizer = real(settings, image, layout, **changes)
@@ -177,10 +180,10 @@ def leaping(monkeypatch, leaps) -> list[torch.optim.Optimizer]:
         optimizer.step = step_then_leap  # type: ignore[method-assign]
         return optimizer
 
-    monkeypatch.setattr(nst.engine, "_make_optimizer", making)
+    monkeypatch.setattr(nst.optimiser, "make_optimizer", making)
     # Relative errors barely pass 1 for any picture, so early in a run (loss near its start) a
     # leap cannot double the loss; these tests' leaps count from 1.25 times the best.
-    monkeypatch.setattr(nst.engine, "LEAP", 1.25)
+    monkeypatch.setattr(nst.optimiser, "LEAP", 1.25)
     return made
 
 
@@ -262,12 +265,12 @@ def test_evaluate_scores_a_picture_like_the_loop_does(caffe_extractor, content_i
 
 
 def test_each_new_scale_starts_with_the_content_photos_fine_detail(content_image) -> None:
-    from nst.engine import _upsample
     from nst.images import resize_longest, to_tensor
+    from nst.optimiser import upsample
 
     fine = to_tensor(resize_longest(content_image, 64))  # (1, 3, 48, 64)
     coarse = to_tensor(resize_longest(content_image, 32))
-    started = _upsample(coarse, fine)
+    started = upsample(coarse, fine)
     assert started.shape == fine.shape and 0 <= started.min() and started.max() <= 1
     # the coarse content photo, upsampled with the detail added back, is the fine photo again
     assert (started - fine).abs().mean() < 0.02
@@ -307,7 +310,7 @@ def test_onednn_capped_below_bfloat16_counts_as_no_fast_bfloat16(monkeypatch, is
 
 
 def test_lbfgs_keeps_fewer_curvature_pairs_only_for_large_pictures() -> None:
-    from nst.engine import LBFGS_HISTORY, LBFGS_HISTORY_BYTES, LBFGS_MIN_HISTORY, lbfgs_history
+    from nst.optimiser import LBFGS_HISTORY, LBFGS_HISTORY_BYTES, LBFGS_MIN_HISTORY, lbfgs_history
 
     assert lbfgs_history(torch.zeros(1, 3, 384, 512)) == LBFGS_HISTORY
     large = torch.zeros(1, 3, 768, 1024)
@@ -323,23 +326,25 @@ def test_one_step_gives_the_plain_loss_and_gradient(
 ) -> None:
     """The loop builds Gram matrices during the forward pass and, for large pictures, hands memory
     back from gradient hooks; neither may change the loss or the gradient."""
-    from nst.engine import _closure, _inputs, _targets
     from nst.images import resize_longest, to_tensor
+    from nst.inputs import prepare_inputs
     from nst.losses import content_loss, style_loss
+    from nst.objective import closure_for
+    from nst.scale_targets import targets_at
     from nst.schedule import Scale
     from nst.targets import TargetCache
 
     released = []
-    monkeypatch.setattr(nst.engine, "TRIM_PIXELS", 0 if trim else 10**9)
-    monkeypatch.setattr(nst.engine, "release_free_memory", lambda: released.append(1))
+    monkeypatch.setattr(nst.objective, "TRIM_PIXELS", 0 if trim else 10**9)
+    monkeypatch.setattr(nst.objective, "release_free_memory", lambda: released.append(1))
     settings = Settings(**SMALL, precision="float32", style_layer_weights=(1, 2, 3, 4, 5))
-    inputs = _inputs(settings, content_image, style_image, None)
+    inputs = prepare_inputs(settings, content_image, style_image, None)
     content = to_tensor(resize_longest(inputs.content, 64))
-    targets = _targets(caffe_extractor, TargetCache(), settings, content, inputs, Scale(64, 1))
+    targets = targets_at(caffe_extractor, TargetCache(), settings, content, inputs, Scale(64, 1))
     picture = torch.rand(content.shape)
 
     image = picture.clone().requires_grad_(True)
-    closure, terms = _closure(caffe_extractor, settings, targets, image)
+    closure, terms = closure_for(caffe_extractor, settings, targets, image)
     loss = closure()
 
     plain = picture.clone().requires_grad_(True)

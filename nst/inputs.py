@@ -1,0 +1,129 @@
+"""A run's pictures: decoded, checked, prepared for ``settings.preserve_colour``; its starting picture."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+from PIL import Image
+
+from nst import colour
+from nst.errors import ImageLoadError, SettingsError
+from nst.images import ImageSource, load_image, to_pil, to_tensor
+from nst.layers import deepest_layer, pools_before
+from nst.regions import load_masks
+from nst.settings import Settings
+from nst.targets import Temporal, picture_digest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A run's pictures, decoded and prepared for ``settings.preserve_colour``."""
+
+    content: Image.Image
+    styles: tuple[Image.Image, ...]
+    start: Image.Image | None
+    present: Callable[[torch.Tensor], Image.Image]  # the optimised tensor -> the picture a user sees
+    digests: tuple[str, tuple[str, ...]]  # content, each style: the target cache's keys
+    masks: tuple[Image.Image, ...] = ()  # one grey picture per style, the content's size (regions)
+    mask_digest: str = ""
+    temporal: Temporal | None = None  # video: the previous frame, warped (in the optimised colours)
+
+
+def prepare_inputs(
+    settings: Settings,
+    content: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
+    start: ImageSource | None,
+    mask_sources: Sequence[ImageSource] | None = None,
+    temporal: Temporal | None = None,
+) -> Inputs:
+    """Decode every picture of a run and prepare it for the settings' colour handling.
+
+    Raises:
+        ImageLoadError: a picture cannot be read.
+        SettingsError: no style picture, or blend weights that do not match them.
+    """
+    content_image = load_image(content, name="the content picture")
+    styles = _styles(settings, style)
+    start_image = load_image(start, name="the starting picture") if start is not None else None
+    present: Callable[[torch.Tensor], Image.Image] = to_pil
+    if settings.preserve_colour == "histogram":
+        styles = [colour.match_colour(picture, content_image) for picture in styles]
+    elif settings.preserve_colour == "luminance":
+        present = _with_colours_of(content_image)
+        styles = [colour.matched_luminance(picture, content_image) for picture in styles]
+        start_image = colour.luminance(start_image) if start_image is not None else None
+        content_image = colour.luminance(content_image)
+        if temporal is not None:
+            temporal = Temporal(colour.luminance(temporal.previous), temporal.certainty)
+    digests = (picture_digest(content_image), tuple(picture_digest(picture) for picture in styles))
+    masks: list[Image.Image] = []
+    if mask_sources:
+        masks, notes = load_masks(mask_sources, content_image.size, len(styles))
+        for note in notes:
+            log.warning("%s", note)
+    mask_digest = "+".join(picture_digest(mask) for mask in masks)
+    return Inputs(content_image, tuple(styles), start_image, present, digests, tuple(masks), mask_digest, temporal)
+
+
+def _styles(settings: Settings, style: ImageSource | Sequence[ImageSource]) -> list[Image.Image]:
+    sources: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
+    if not sources:
+        raise SettingsError("give at least one style picture")
+    names = ["the style picture"] if len(sources) == 1 else [f"style picture {n}" for n in range(1, len(sources) + 1)]
+    styles = [load_image(source, name=name) for source, name in zip(sources, names, strict=True)]
+    if settings.style_blend is not None and len(settings.style_blend) != len(styles):
+        raise SettingsError(f"style_blend has {len(settings.style_blend)} weights for {len(styles)} style pictures")
+    return styles
+
+
+def _with_colours_of(photo: Image.Image) -> Callable[[torch.Tensor], Image.Image]:
+    """Luminance-only transfer: the optimised grey picture shown with the photo's colours."""
+    chroma_at: dict[tuple[int, int], Image.Image] = {}
+
+    def present(picture: torch.Tensor) -> Image.Image:
+        grey = to_pil(picture)
+        if grey.size not in chroma_at:  # the photo's colours at this scale, resized once
+            chroma_at.clear()
+            chroma_at[grey.size] = photo.resize(grey.size, Image.Resampling.LANCZOS)
+        return colour.with_content_colour(grey, chroma_at[grey.size])
+
+    return present
+
+
+def min_side(layers: tuple[str, ...]) -> int:
+    """Smallest picture side that still leaves at least one position at the deepest layer."""
+    return int(2 ** pools_before(deepest_layer(layers)))
+
+
+def check_size(size: tuple[int, int], role: str, layers: tuple[str, ...]) -> None:
+    """Refuse a picture that, at ``size``, is too narrow for the deepest layer read."""
+    width, height = size
+    needed = min_side(layers)
+    if min(height, width) < needed:
+        raise ImageLoadError(
+            f"the {role} picture is too narrow: resized it is {width}x{height} px, and layers down to "
+            f"{deepest_layer(layers)} need at least {needed} px on each side; crop it to a less extreme "
+            "shape or raise the output size"
+        )
+
+
+def initial_image(
+    settings: Settings, content: torch.Tensor, style_image: Image.Image, start: Image.Image | None
+) -> torch.Tensor:
+    """The picture the optimisation starts from, ``(1, 3, H, W)`` in [0, 1], a fresh tensor."""
+    height, width = content.shape[-2:]
+    if start is not None:
+        return to_tensor(start.resize((width, height), Image.Resampling.LANCZOS), content.device)
+    if settings.init == "content":
+        return content.clone()
+    if settings.init == "style":
+        return to_tensor(style_image.resize((width, height), Image.Resampling.LANCZOS), content.device)
+    generator = torch.Generator(device="cpu").manual_seed(settings.seed)  # the same noise on every device
+    return torch.rand(content.shape, generator=generator).to(content.device)  # white noise, as in the paper
