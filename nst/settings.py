@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +39,90 @@ FRAME_ITERATIONS = 20  # video: half the time of 40, steadier, the same style lo
 LEARNING_RATES = {"lbfgs": (0.1, 0.2, 0.5, 1.0, 2.0), "adam": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)}
 
 
-def _knob(default: Any, help: str, **extra: Any) -> Any:
-    """A dataclass field with a help text that the CLI and the app both show."""
+Check = Callable[[str, Any], Any]  # (field name, value) -> the value normalised, or SettingsError
+
+
+def _knob(default: Any, help: str, check: Check | None = None, **extra: Any) -> Any:
+    """A dataclass field with a help text that the CLI and the app both show, and its own ``check``
+    (fields with ``choices`` are checked against them)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use tuples for defaults")  # frozen means immutable all the way
-    return field(default=default, metadata={"help": help, **extra})
+    return field(default=default, metadata={"help": help, **extra, **({"check": check} if check else {})})
+
+
+def _at_least_zero(what: str = "zero or more") -> Check:
+    def check(name: str, value: Any) -> float:
+        number = _number(name, value)
+        if number < 0:
+            raise SettingsError(f"{name} must be {what}, not {number}")
+        return number
+
+    return check
+
+
+def _whole(minimum: int) -> Check:
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise SettingsError(f"{name} must be a whole number, not {value!r}")
+        if value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, not {int(value)}")
+        return int(value)
+
+    return check
+
+
+def _positive_or_none(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    number = _number(name, value)
+    if number <= 0:
+        raise SettingsError(f"{name} must be more than zero, not {number}")
+    return number
+
+
+def _layers(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):  # "relu1_1,relu2_1" or a single name
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    try:
+        names = tuple(value)
+    except TypeError:
+        raise SettingsError(f"{name} must be a list of layer names, not {value!r}") from None
+    return canonical_layers(names)
+
+
+def _weights(message: str, *, zero_allowed: bool = True) -> Check:
+    """Optional numbers (an empty list means none): each finite, zero or more (or more than zero)."""
+
+    def check(name: str, value: Any) -> tuple[float, ...] | None:
+        if value is None or len(tuple(value)) == 0:
+            return None
+        numbers = tuple(float(w) for w in value)
+        low = any(w < 0 if zero_allowed else w <= 0 for w in numbers)
+        if any(not math.isfinite(w) for w in numbers) or low or sum(numbers) <= 0:
+            raise SettingsError(message)
+        return numbers
+
+    return check
+
+
+def _style_scale(name: str, value: Any) -> float:
+    scale = _number(name, value)
+    if not 0.05 <= scale <= 8:
+        raise SettingsError(f"{name} must be between 0.05 and 8, not {scale}")
+    return scale
+
+
+def _weight_source(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SettingsError("weights must be 'caffe', 'torchvision' or the path of a state-dict file")
+    return value.strip()
+
+
+def _device(name: str, value: Any) -> str:
+    device = str(value).strip().lower()
+    if not (device in ("auto", "cpu", "mps") or device == "cuda" or device.startswith("cuda:")):
+        raise SettingsError(f"device must be auto, cpu, cuda, cuda:N or mps, not {value!r}")
+    return device
 
 
 @dataclass(frozen=True)
@@ -51,21 +131,32 @@ class Settings:
 
     # -- the objective: total = content_weight*content + style_weight*style + tv_weight*tv
     content_weight: float = _knob(
-        1.0, "alpha: how strongly the result keeps the content photo's structure", values=CONTENT_WEIGHTS
+        1.0,
+        "alpha: how strongly the result keeps the content photo's structure",
+        _at_least_zero(),
+        values=CONTENT_WEIGHTS,
     )
     style_weight: float = _knob(
-        30.0, "beta: how strongly the result takes on the style picture's textures", values=STYLE_WEIGHTS
+        30.0,
+        "beta: how strongly the result takes on the style picture's textures",
+        _at_least_zero(),
+        values=STYLE_WEIGHTS,
     )
-    tv_weight: float = _knob(0.0, "total-variation weight: smooths away pixel noise; 0 turns it off", values=TV_WEIGHTS)
+    tv_weight: float = _knob(
+        0.0, "total-variation weight: smooths away pixel noise; 0 turns it off", _at_least_zero(), values=TV_WEIGHTS
+    )
     content_layers: tuple[str, ...] = _knob(
-        ("relu4_2",), "VGG19 layers whose features the result must match to the content photo"
+        ("relu4_2",), "VGG19 layers whose features the result must match to the content photo", _layers
     )
     style_layers: tuple[str, ...] = _knob(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
         "VGG19 layers whose Gram matrices the result must match to the style picture",
+        _layers,
     )
     style_layer_weights: tuple[float, ...] | None = _knob(
-        None, "one weight per style layer (normalised to sum to 1); empty means equal weights"
+        None,
+        "one weight per style layer (normalised to sum to 1); empty means equal weights",
+        _weights("style_layer_weights must be zero or more, and not all zero"),
     )
     style_loss: str = _knob(
         "gram",
@@ -83,66 +174,89 @@ class Settings:
     # -- the optimisation
     optimizer: str = _knob("lbfgs", "lbfgs: fast, few steps; adam: steadier, needs more steps", choices=OPTIMIZERS)
     learning_rate: float | None = _knob(
-        None, "step size; empty means the optimiser's default (L-BFGS 1.0, Adam 0.02)", values=LEARNING_RATES
+        None,
+        "step size; empty means the optimiser's default (L-BFGS 1.0, Adam 0.02)",
+        _positive_or_none,
+        values=LEARNING_RATES,
     )
-    iterations: int = _knob(120, "number of optimisation steps (one VGG19 forward and backward each)", step=10)
+    iterations: int = _knob(
+        120, "number of optimisation steps (one VGG19 forward and backward each)", _whole(1), step=10
+    )
     init: str = _knob(
         "content",
         "starting picture: the content photo, random noise, the style picture, or an image of your own "
         "(image: give it as init_image, --init-image, or upload it in the app)",
         choices=INITS,
     )
-    seed: int = _knob(0, "random seed; the same seed gives the same picture on the same machine")
+    seed: int = _knob(0, "random seed; the same seed gives the same picture on the same machine", _whole(0))
     # -- sizes
     output_size: int = _knob(
-        512, "longest side of the result in pixels; time per step grows with the pixel count", values=OUTPUT_SIZES
+        512,
+        "longest side of the result in pixels; time per step grows with the pixel count",
+        _whole(MIN_OUTPUT_SIZE),
+        values=OUTPUT_SIZES,
     )
     # coarse to fine (differs from Gatys et al., who optimise at the output size only)
     scales: int = _knob(
-        0, "sizes to optimise at, coarse to fine: 0 picks them from start_size; 1 is the paper's single size"
+        0,
+        "sizes to optimise at, coarse to fine: 0 picks them from start_size; 1 is the paper's single size",
+        _whole(0),
     )
     start_size: int = _knob(
-        192, "longest side of the first, coarsest scale; each later scale grows by at most 1.5x", values=START_SIZES
+        192,
+        "longest side of the first, coarsest scale; each later scale grows by at most 1.5x",
+        _whole(MIN_OUTPUT_SIZE),
+        values=START_SIZES,
     )
     scale_split: tuple[float, ...] | None = _knob(
-        None, "share of the iterations at each scale, coarse to fine; empty gives each scale about equal time"
+        None,
+        "share of the iterations at each scale, coarse to fine; empty gives each scale about equal time",
+        _weights("scale_split must hold numbers more than zero", zero_allowed=False),
     )
     style_blend: tuple[float, ...] | None = _knob(
-        None, "with several style pictures: one weight each (normalised to sum to 1); empty means equal weights"
+        None,
+        "with several style pictures: one weight each (normalised to sum to 1); empty means equal weights",
+        _weights("style_blend must be zero or more, and not all zero"),
     )
     style_scale: float = _knob(
         1.0,
         "size of the style picture relative to the result: larger gives bigger brush strokes",
+        _style_scale,
         range=(0.25, 2.0, 0.05),
     )
     # -- the network
     weights: str = _knob(
         "caffe",
         "VGG19 weights: caffe (Gatys' original network, offline), torchvision (downloaded once), or a file path",
+        _weight_source,
     )
     pooling: str = _knob(
         "max", "VGG19's pooling: max (as trained) or avg (Gatys et al.: smoother gradients)", choices=POOLINGS
     )
-    device: str = _knob("auto", "auto picks cuda, then mps, then cpu; or name one (cpu, cuda, cuda:1, mps)")
+    device: str = _knob("auto", "auto picks cuda, then mps, then cpu; or name one (cpu, cuda, cuda:1, mps)", _device)
     precision: str = _knob(
         "auto",
         "arithmetic inside VGG19: auto uses bfloat16 where the processor has fast bfloat16 units "
         "(about 1.5x faster, less memory), else float32",
         choices=PRECISIONS,
     )
-    preview_every: int = _knob(10, "hand back the current picture every N steps (0: only at the end)")
+    preview_every: int = _knob(10, "hand back the current picture every N steps (0: only at the end)", _whole(0))
     # -- print sizes (nst.tiles)
     memory_budget: float = _knob(
         0.0,
         "GB of memory a run may use besides the model; larger pictures are worked in tiles within it "
         "(0: 2 GB on a CPU, three quarters of a GPU's free memory)",
+        _at_least_zero("zero (the device's default) or more"),
     )
-    dpi: int = _knob(300, "dots per inch written into saved pictures: the printed size is pixels / dpi inches")
+    dpi: int = _knob(
+        300, "dots per inch written into saved pictures: the printed size is pixels / dpi inches", _whole(1)
+    )
     # -- video (nst.video; Ruder et al. 2016)
     temporal_weight: float = _knob(
         TEMPORAL_WEIGHT,
         "video: how strongly each frame keeps the previous stylised frame, carried along the motion, where the "
         "motion is known; 0 stylises every frame on its own (it flickers)",
+        _at_least_zero(),
         values=TEMPORAL_WEIGHTS,
         video=True,
     )
@@ -150,89 +264,31 @@ class Settings:
         FRAME_ITERATIONS,
         "video: steps for each frame after the first (which takes iterations); they start from the previous "
         "stylised frame carried along the motion, so they need fewer",
+        _whole(1),
         step=5,
         video=True,
     )
 
-    def __post_init__(self) -> None:  # noqa: C901, PLR0915  # validation to move beside each field (issue 25)
-        def set_(name: str, value: Any) -> None:
-            object.__setattr__(self, name, value)  # frozen: fields are normalised once, here
+    def __post_init__(self) -> None:
+        for each in dataclasses.fields(self):  # each field's own check, declared with it
+            value = getattr(self, each.name)
+            if "choices" in each.metadata and value not in each.metadata["choices"]:
+                raise SettingsError(f"{each.name} must be one of {', '.join(each.metadata['choices'])}, not {value!r}")
+            if "check" in each.metadata:
+                object.__setattr__(self, each.name, each.metadata["check"](each.name, value))  # normalised once
+        self._check_together()
 
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = _number(self, name)
-            if value < 0:
-                raise SettingsError(f"{name} must be zero or more, not {value}")
-            set_(name, value)
-        set_("content_layers", canonical_layers(_names(self, "content_layers")))
-        set_("style_layers", canonical_layers(_names(self, "style_layers")))
+    def _check_together(self) -> None:
+        """The rules that join two fields."""
         if not self.content_layers and not self.style_layers:
             raise SettingsError("choose at least one content layer or one style layer")
-        if self.style_layer_weights is not None and len(tuple(self.style_layer_weights)) == 0:
-            set_("style_layer_weights", None)
-        if self.style_layer_weights is not None:
-            weights = tuple(float(w) for w in self.style_layer_weights)
-            if len(weights) != len(self.style_layers):
-                raise SettingsError(
-                    f"style_layer_weights has {len(weights)} values but there are "
-                    f"{len(self.style_layers)} style layers ({', '.join(self.style_layers)})"
-                )
-            if any(not math.isfinite(w) or w < 0 for w in weights) or (weights and sum(weights) <= 0):
-                raise SettingsError("style_layer_weights must be zero or more, and not all zero")
-            set_("style_layer_weights", weights)
-        _choice(self, "optimizer", OPTIMIZERS)
-        _choice(self, "init", INITS)
-        _choice(self, "pooling", POOLINGS)
-        _choice(self, "precision", PRECISIONS)
-        _choice(self, "preserve_colour", PRESERVE_COLOUR)
-        _choice(self, "style_loss", STYLE_LOSSES)
-        if self.learning_rate is not None:
-            lr = _number(self, "learning_rate")
-            if lr <= 0:
-                raise SettingsError(f"learning_rate must be more than zero, not {lr}")
-            set_("learning_rate", lr)
-        set_("iterations", _integer(self, "iterations", minimum=1))
-        set_("seed", _integer(self, "seed", minimum=0))
-        set_("output_size", _integer(self, "output_size", minimum=MIN_OUTPUT_SIZE))
-        set_("preview_every", _integer(self, "preview_every", minimum=0))
-        budget = _number(self, "memory_budget")
-        if budget < 0:
-            raise SettingsError(f"memory_budget must be zero (the device's default) or more, not {budget}")
-        set_("memory_budget", budget)
-        set_("dpi", _integer(self, "dpi", minimum=1))
-        temporal = _number(self, "temporal_weight")
-        if temporal < 0:
-            raise SettingsError(f"temporal_weight must be zero or more, not {temporal}")
-        set_("temporal_weight", temporal)
-        set_("frame_iterations", _integer(self, "frame_iterations", minimum=1))
-        set_("scales", _integer(self, "scales", minimum=0))
-        set_("start_size", _integer(self, "start_size", minimum=MIN_OUTPUT_SIZE))
-        if self.scale_split is not None and len(tuple(self.scale_split)) == 0:
-            set_("scale_split", None)
-        if self.scale_split is not None:
-            split = tuple(float(share) for share in self.scale_split)
-            if any(not math.isfinite(share) or share <= 0 for share in split):
-                raise SettingsError("scale_split must hold numbers more than zero")
-            if self.scales and len(split) != self.scales:
-                raise SettingsError(f"scale_split has {len(split)} shares but scales is {self.scales}")
-            set_("scale_split", split)
-        if self.style_blend is not None and len(tuple(self.style_blend)) == 0:
-            set_("style_blend", None)
-        if self.style_blend is not None:
-            blend = tuple(float(w) for w in self.style_blend)
-            if any(not math.isfinite(w) or w < 0 for w in blend) or sum(blend) <= 0:
-                raise SettingsError("style_blend must be zero or more, and not all zero")
-            set_("style_blend", blend)
-        scale = _number(self, "style_scale")
-        if not 0.05 <= scale <= 8:
-            raise SettingsError(f"style_scale must be between 0.05 and 8, not {scale}")
-        set_("style_scale", scale)
-        if not isinstance(self.weights, str) or not self.weights.strip():
-            raise SettingsError("weights must be 'caffe', 'torchvision' or the path of a state-dict file")
-        set_("weights", self.weights.strip())
-        device = str(self.device).strip().lower()
-        if not (device in ("auto", "cpu", "mps") or device == "cuda" or device.startswith("cuda:")):
-            raise SettingsError(f"device must be auto, cpu, cuda, cuda:N or mps, not {self.device!r}")
-        set_("device", device)
+        if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
+            raise SettingsError(
+                f"style_layer_weights has {len(self.style_layer_weights)} values but there are "
+                f"{len(self.style_layers)} style layers ({', '.join(self.style_layers)})"
+            )
+        if self.scale_split is not None and self.scales and len(self.scale_split) != self.scales:
+            raise SettingsError(f"scale_split has {len(self.scale_split)} shares but scales is {self.scales}")
 
     @property
     def lr(self) -> float:
@@ -301,8 +357,7 @@ def safer_after_divergence(settings: Settings) -> tuple[str, dict[str, Any]]:
     return f"Adam, learning rate {rate:g}", {"optimizer": "adam", "learning_rate": rate}
 
 
-def _number(settings: Settings, name: str) -> float:
-    value = getattr(settings, name)
+def _number(name: str, value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -310,28 +365,3 @@ def _number(settings: Settings, name: str) -> float:
     if isinstance(value, bool) or not math.isfinite(number):
         raise SettingsError(f"{name} must be a finite number, not {value!r}")
     return number
-
-
-def _integer(settings: Settings, name: str, *, minimum: int) -> int:
-    value = getattr(settings, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise SettingsError(f"{name} must be a whole number, not {value!r}")
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, not {int(value)}")
-    return int(value)
-
-
-def _choice(settings: Settings, name: str, choices: tuple[str, ...]) -> None:
-    value = getattr(settings, name)
-    if value not in choices:
-        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-
-
-def _names(settings: Settings, name: str) -> tuple[str, ...]:
-    value = getattr(settings, name)
-    if isinstance(value, str):  # "relu1_1,relu2_1" or a single name
-        value = [part for part in value.replace(" ", ",").split(",") if part]
-    try:
-        return tuple(value)
-    except TypeError:
-        raise SettingsError(f"{name} must be a list of layer names, not {value!r}") from None
