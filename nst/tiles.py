@@ -277,7 +277,7 @@ def visit_tile(
     extractor(box, layers, visit=core)
 
 
-def tiled_objective(  # noqa: C901, PLR0915  # to be split with transfer() (issue 25)
+def tiled_objective(
     extractor: Callable[..., object],
     terms: Sequence[Term],
     image: torch.Tensor,
@@ -285,7 +285,7 @@ def tiled_objective(  # noqa: C901, PLR0915  # to be split with transfer() (issu
     tiles: Sequence[Tile],
     on_tile: Callable[[int, int], None] | None = None,
 ) -> tuple[Callable[[], torch.Tensor], dict[str, float]]:
-    """:func:`nst.engine.objective` evaluated tile by tile, in two passes (see the module).
+    """:func:`nst.objective.objective` evaluated tile by tile, in two passes (see the module).
 
     Terms that read layers must be :class:`~nst.terms.Additive`; the others (total
     variation) are evaluated on the whole picture. ``on_tile(done, count)`` is called after
@@ -297,23 +297,43 @@ def tiled_objective(  # noqa: C901, PLR0915  # to be split with transfer() (issu
     for term in terms:
         if term.layers and not hasattr(term, "part"):
             raise SettingsError(f"the {term.name} term cannot be computed in tiles; choose a smaller size")
-    additive = {id(term): cast(Additive, term) for term in terms if term.layers}
-    layers = layers_read(terms)
-    readers = {layer: [term for term in additive.values() if layer in term.layers] for layer in layers}
-    values: dict[str, float] = {}
-    autocast = precision != torch.float32
-    size = (int(image.shape[-2]), int(image.shape[-1]))
-    progress = _Count(2 * len(tiles), on_tile)
+    tiled = _TiledObjective(extractor, terms, image, precision, tiles, _Count(2 * len(tiles), on_tile))
+    return tiled, tiled.values
 
-    def run(box: torch.Tensor, tile: Tile, share: Callable[[Additive, str, torch.Tensor], None]) -> None:
+
+Share = Callable[[Additive, str, torch.Tensor], None]  # what a pass does with a term's part of a tile
+
+
+class _TiledObjective:
+    """The closure of :func:`tiled_objective`: pass 1 sums, the terms' totals, pass 2 the gradient."""
+
+    def __init__(
+        self,
+        extractor: Callable[..., object],
+        terms: Sequence[Term],
+        image: torch.Tensor,
+        precision: torch.dtype,
+        tiles: Sequence[Tile],
+        progress: _Count,
+    ) -> None:
+        self.extractor, self.terms, self.image, self.precision, self.tiles = extractor, terms, image, precision, tiles
+        self.progress = progress
+        self.additive = {id(term): cast(Additive, term) for term in terms if term.layers}
+        self.layers = layers_read(terms)
+        self.readers = {layer: [t for t in self.additive.values() if layer in t.layers] for layer in self.layers}
+        self.values: dict[str, float] = {}
+        self.size = (int(image.shape[-2]), int(image.shape[-1]))
+
+    def _run(self, box: torch.Tensor, tile: Tile, share: Share) -> None:
         def visit(name: str, activation: torch.Tensor, window: Window) -> None:
-            for term in readers[name]:
+            for term in self.readers[name]:
                 share(term, name, term.part(name, activation, window))
 
-        with torch.autocast(image.device.type, dtype=precision, enabled=autocast):
-            visit_tile(extractor, box, tile, size, layers, visit)
+        autocast = self.precision != torch.float32
+        with torch.autocast(self.image.device.type, dtype=self.precision, enabled=autocast):
+            visit_tile(self.extractor, box, tile, self.size, self.layers, visit)
 
-    def sums() -> dict[tuple[int, str], torch.Tensor]:
+    def _sums(self) -> dict[tuple[int, str], torch.Tensor]:
         """Pass 1: every term's sums over all tiles, without autograd."""
         held: dict[tuple[int, str], torch.Tensor] = {}
 
@@ -322,16 +342,16 @@ def tiled_objective(  # noqa: C901, PLR0915  # to be split with transfer() (issu
             held[key] = held[key] + part if key in held else part
 
         with torch.no_grad():
-            for tile in tiles:
-                run(image[(..., *tile.padded)], tile, add)
+            for tile in self.tiles:
+                self._run(self.image[(..., *tile.padded)], tile, add)
                 release_free_memory()
-                progress.tick()
+                self.progress.tick()
         return held
 
-    def pull(slopes: dict[tuple[int, str], torch.Tensor], grad: torch.Tensor) -> None:
+    def _pull(self, slopes: dict[tuple[int, str], torch.Tensor], grad: torch.Tensor) -> None:
         """Pass 2: each tile's share of the gradient, added into ``grad``."""
-        for tile in tiles:
-            box = image.detach()[(..., *tile.padded)].clone().requires_grad_(True)
+        for tile in self.tiles:
+            box = self.image.detach()[(..., *tile.padded)].clone().requires_grad_(True)
             pieces: list[torch.Tensor] = []
 
             def follow(term: Additive, layer: str, part: torch.Tensor, pieces: list[torch.Tensor] = pieces) -> None:
@@ -339,35 +359,34 @@ def tiled_objective(  # noqa: C901, PLR0915  # to be split with transfer() (issu
                 if slope is not None:
                     pieces.append((slope * part).sum())
 
-            run(box, tile, follow)
+            self._run(box, tile, follow)
             if pieces:
                 torch.stack(pieces).sum().backward()
                 grad[(..., *tile.padded)] += cast(torch.Tensor, box.grad)
             release_free_memory()
-            progress.tick()
+            self.progress.tick()
 
-    def closure() -> torch.Tensor:
-        progress.done = 0
-        held = sums()
+    def __call__(self) -> torch.Tensor:
+        self.progress.done = 0
+        held = self._sums()
         for part in held.values():
             part.requires_grad_(True)
-        plain = image.detach().requires_grad_(True)  # the terms that read no layer see the whole picture
+        plain = self.image.detach().requires_grad_(True)  # the terms that read no layer see the whole picture
         parts = []
-        for term in terms:
-            if id(term) in additive:
+        for term in self.terms:
+            if id(term) in self.additive:
                 mine = {layer: held[(id(term), layer)] for layer in term.layers if (id(term), layer) in held}
-                parts.append(additive[id(term)].total(mine, plain))
+                parts.append(self.additive[id(term)].total(mine, plain))
             else:
                 parts.append(term.value(plain))
-        total = sum((term.weight * part for term, part in zip(terms, parts, strict=True)), image.new_zeros(()))
+        weighted = (term.weight * part for term, part in zip(self.terms, parts, strict=True))
+        total = sum(weighted, self.image.new_zeros(()))
         total.backward()
-        grad = plain.grad if plain.grad is not None else torch.zeros_like(image)
-        pull({key: part.grad for key, part in held.items() if part.grad is not None}, grad)
-        image.grad = grad
-        report(values, terms, parts, total)
+        grad = plain.grad if plain.grad is not None else torch.zeros_like(self.image)
+        self._pull({key: part.grad for key, part in held.items() if part.grad is not None}, grad)
+        self.image.grad = grad
+        report(self.values, self.terms, parts, total)
         return total.detach()
-
-    return closure, values
 
 
 def tiled_grams(
