@@ -6,6 +6,7 @@ holds one nst worker. Pictures are tiny and runs short; every wait is bounded.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -175,17 +176,101 @@ def test_stop_frees_the_worker_within_seconds(executor) -> None:
     ticket, run = _start(executor, _job(steps=500), "stopper")
     try:
         assert next(run).step == 1
+        time.sleep(1)  # the worker runs ahead until backpressure holds it
         asked = time.monotonic()
         run.cancel()
-        assert time.monotonic() - asked < 10
+        assert time.monotonic() - asked < 5
+        assert run.notes == []  # it stopped by itself: not killed
     finally:
         executor.leave(ticket)
-    assert executor.free == 2
+    assert executor.free == 2 and executor.workers == 2
     ticket, run = _start(executor, _job(steps=2), "next")  # the next run starts at once, on a free worker
     try:
         assert [progress.step for progress in run] == [1, 2]
     finally:
         executor.leave(ticket)
+
+
+def test_a_reader_that_pauses_finds_the_worker_at_most_a_few_records_ahead(executor) -> None:
+    from nst.execution.cluster import BACKPRESSURE
+
+    ticket, run = _start(executor, _job(steps=400, every=None), "slow reader")
+    try:
+        first = next(run)
+        time.sleep(4)  # far longer than 400 tiny steps take
+        later = [next(run) for _ in range(2 * BACKPRESSURE)]
+        # Made while the reader slept: the records made less than 4 s after the first.
+        ahead = [p.step for p in later if p.elapsed < first.elapsed + 3.5]
+        assert len(ahead) <= BACKPRESSURE + 2, (ahead, [(p.step, p.elapsed) for p in later])
+        assert later[-1].step == first.step + 2 * BACKPRESSURE  # none lost
+    finally:
+        run.cancel()
+        executor.leave(ticket)
+
+
+def test_a_worker_stuck_in_a_step_is_stopped_within_seconds_and_replaced(executor) -> None:
+    import signal
+
+    ticket, run = _start(executor, _job(steps=500, every=None), "stuck")
+    try:
+        next(run)
+        worker = run._worker  # its process, frozen as if in an endless step
+        os.kill(worker.pid, signal.SIGSTOP)
+        asked = time.monotonic()
+        run.cancel()
+        assert time.monotonic() - asked < 10
+        assert run.notes and "stopped by force" in run.notes[-1], run.notes
+    finally:
+        executor.leave(ticket)
+    deadline = time.monotonic() + 120
+    while executor.workers < 2 and time.monotonic() < deadline:  # a new worker starts in its place
+        time.sleep(0.5)
+    assert executor.workers == 2
+    ticket, after = _start(executor, _job(steps=2), "after")
+    try:
+        assert [p.step for p in after] == [1, 2]
+    finally:
+        executor.leave(ticket)
+
+
+def _command(args: list[str], folder: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m nst ARGS`` as a user runs it, from another folder, with these variables."""
+    return subprocess.run([sys.executable, "-m", "nst", *args], cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env}, timeout=300)  # fmt: skip
+
+
+def test_a_second_driver_shares_the_workers_batch_and_video_follow_nst_cluster(cluster, executor, tmp_path) -> None:
+    from tests.test_video import sliding_frames, write_clip
+
+    # This process stands for the app's server: a long run on one worker...
+    ticket, run = _start(executor, _job(steps=100000, every=None), "the app")
+    try:
+        next(run)
+        photos = tmp_path / "photos"
+        photos.mkdir()
+        for index in range(2):
+            make_content(64, 48).rotate(90 * index, expand=True).save(photos / f"p{index}.png")
+        make_style(40, 40).save(tmp_path / "style.png")
+        small = ["--size", "48", "-n", "4", "--precision", "float32"]
+        # ...while a batch from a terminal, pointed at the cluster by NST_CLUSTER alone, uses the other.
+        batch = _command(["batch", "photos", "--style", "style.png", "-o", "styled", *small], tmp_path,
+                         NST_CLUSTER=cluster.address)  # fmt: skip
+        assert batch.returncode == 0, batch.stderr
+        assert "running on Ray cluster" in batch.stderr and "made 2, skipped 0" in batch.stderr
+        assert sorted(p.name for p in (tmp_path / "styled").iterdir()) == ["p0--style.png", "p1--style.png"]
+        write_clip(tmp_path / "pan.mp4", sliding_frames(3, (64, 48)), fps=12)
+        video = _command(["video", "pan.mp4", "style.png", "-o", "out.mp4", *small, "--frame-iterations", "2"],
+                         tmp_path, NST_CLUSTER=cluster.address)  # fmt: skip
+        assert video.returncode == 0, video.stderr
+        assert "running on Ray cluster" in video.stderr and probe(tmp_path / "out.mp4").frames == 3
+        assert next(run).step > 1  # the app's run went on all the while
+    finally:
+        run.cancel()
+        executor.leave(ticket)
+    refused = _command(["batch", "photos", "--style", "style.png", "-o", "x", *small], tmp_path,
+                       NST_CLUSTER="127.0.0.1:9")  # fmt: skip
+    assert refused.returncode == 2 and "cannot reach the Ray cluster at 127.0.0.1:9" in refused.stderr
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
 
 
 def test_batch_on_the_cluster_makes_the_same_pictures_as_here(executor, tmp_path) -> None:
@@ -296,9 +381,11 @@ def test_a_clip_goes_on_from_its_frames_done_on_one_worker_as_it_would_here(exec
     assert probe(tmp_path / "there.mp4").frames == 5
 
 
-def test_a_worker_lost_mid_run_hands_the_run_to_another_from_its_latest_picture(cluster, executor) -> None:
-    # Last in this file: it takes a node away.
-    ticket, run = _start(executor, _job(steps=40, every=None, preview_every=5), "survivor")
+def test_a_worker_lost_mid_run_hands_the_run_to_another_from_its_latest_full_size_picture(cluster, executor) -> None:
+    # Last in this file: it takes a node away. Previews are display-sized (32 px of 48, as a print
+    # size's are in the app); the run must go on from a full-size picture, not from a preview.
+    job = dataclasses.replace(_job(steps=40, every=None, preview_every=5), preview_size=32)
+    ticket, run = _start(executor, job, "survivor")
     try:
         steps, pictures = [], []
         for progress in run:
@@ -311,7 +398,8 @@ def test_a_worker_lost_mid_run_hands_the_run_to_another_from_its_latest_picture(
         assert steps[-1] == 40 and progress.image is not None and progress.image.size == (48, 36)
         assert len(run.notes) == 1 and "A worker was lost" in run.notes[0], run.notes
         latest = int(re.search(r"continued from step (\d+) on", run.notes[0]).group(1))
-        assert latest in pictures  # it went on from a picture it had sent
+        # The worker sent its full-size picture with the first preview (and every 20 s after): step 5.
+        assert latest == pictures[0] == 5
         # Steps 1..k came from the lost worker (k >= 12: records it had sent before it died
         # may still arrive), then latest+1..40 from the other: numbered on from that picture.
         k = len(steps) - (40 - latest)

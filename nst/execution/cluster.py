@@ -58,6 +58,8 @@ HELLO_SECONDS = 120.0  # a new worker must answer within this (process start, im
 STOP_SECONDS = 6.0  # a stopped run must end within this, else its worker is killed and replaced
 BACKPRESSURE = 4  # a worker runs at most this many records ahead of its reader
 STORED_BYTES = 2**20  # byte strings this long or longer travel through the object store, put there once
+IDLE_SECONDS = 2.0  # how long a driver waits for workers to say whether another driver is using them
+IDLE_POLL_SECONDS = 0.5  # how often a run waiting for a worker asks again
 STORED_KEPT = 4  # the object store references kept for reuse (a clip's, for each of its chunks)
 
 
@@ -66,6 +68,11 @@ class StyleWorker:
 
     def __init__(self) -> None:
         self.place = local_place()
+        self._turn = threading.Lock()  # one run at a time, whichever driver sent it
+
+    def idle(self) -> bool:
+        """No run is going on here (a driver prefers such a worker: another driver may be using this one)."""
+        return not self._turn.locked()
 
     def hello(self) -> dict[str, Any]:
         """Who this worker is: the code's version, its node and host, device and threads."""
@@ -95,6 +102,9 @@ class StyleWorker:
             )
             return
         context = ray.get_runtime_context()
+        while not self._turn.acquire(timeout=0.2):  # another driver's run is here: this one waits for it
+            if context.is_canceled():
+                return
         try:
             job = job_from_envelope({**message, "job": _fetched(message["job"])})
             stream = job.serve(self.place)
@@ -107,10 +117,12 @@ class StyleWorker:
                 stream.close()
         except NSTError as error:
             yield error_to_wire(error)
+        finally:
+            self._turn.release()
 
 
-# max_concurrency 2: hello and warm answer while a run goes on (runs are one at a time: the pool sees to it).
-_Actor: Any = cast(Any, ray.remote)(max_concurrency=2, max_restarts=0)(StyleWorker)
+# max_concurrency 4: hello, idle and warm answer while a run goes on, and a second driver's run can wait its turn.
+_Actor: Any = cast(Any, ray.remote)(max_concurrency=4, max_restarts=0)(StyleWorker)
 
 
 def _fetched(wire: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +138,7 @@ class _Worker:
     device: str
     threads: int
     number: int  # this executor's count of the workers it started
+    pid: int = 0  # the worker's process on its node
     busy: bool = False
     lost: bool = False
 
@@ -241,24 +254,36 @@ class RayExecutor(Executor):
         self._started += 1
         if self._warm:
             actor.warm.remote(dataclasses.asdict(Settings()))
-        return _Worker(actor, facts["node"], facts["host"], facts["device"], facts["threads"], self._started)
+        return _Worker(actor, facts["node"], facts["host"], facts["device"], facts["threads"], self._started,
+                       facts["pid"])  # fmt: skip
 
     def _resize(self) -> None:
         self.queue.resize(max(1, self.workers))
 
     def _take(self, timeout: float) -> _Worker | None:
-        """A free worker, marked busy; None when none is free within ``timeout`` s or none is alive."""
+        """A free worker, marked busy; None when none is free within ``timeout`` s or none is alive.
+
+        Free means free of this driver's runs and of any other driver's (the workers are asked:
+        a batch from a terminal shares them with the app's server), so a run never queues
+        behind another driver's run on one worker while another worker is idle.
+        """
         deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                for worker in self._pool:
-                    if not worker.lost and not worker.busy:
-                        worker.busy = True
-                        return worker
-                left = deadline - time.monotonic()
-                if left <= 0 or not any(not worker.lost for worker in self._pool):
-                    return None
-                self._lock.wait(left)
+        while True:
+            with self._lock:
+                free = [worker for worker in self._pool if not worker.lost and not worker.busy]
+                alive = any(not worker.lost for worker in self._pool)
+                if not free and alive and deadline > time.monotonic():
+                    self._lock.wait(min(IDLE_POLL_SECONDS, deadline - time.monotonic()))
+                    continue
+            chosen = _idle_one(free)  # asks the workers: outside the lock
+            if chosen is not None:
+                with self._lock:
+                    if not chosen.busy and not chosen.lost:
+                        chosen.busy = True
+                        return chosen
+            if not alive or time.monotonic() >= deadline:
+                return None
+            time.sleep(min(IDLE_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
     def _give_back(self, worker: _Worker) -> None:
         with self._lock:
@@ -314,11 +339,11 @@ class RayExecutor(Executor):
         return _RayRun(self, worker, job)
 
     def close(self) -> None:
+        """Let go of the workers. They are shared with other drivers, so they are not stopped here;
+        those this driver started end with its connection, when it made one."""
         with self._lock:
-            pool, self._pool = self._pool, []
+            self._pool = []
             self._stored = []
-        for worker in pool:
-            ray.kill(worker.actor)
         if self._owns_connection and ray.is_initialized():
             ray.shutdown()
 
@@ -334,7 +359,29 @@ def _start_actors(node: dict[str, Any]) -> list[Any]:
         shares = [{"num_cpus": cpus}]
     else:
         shares = []  # e.g. a head started with --num-cpus=0 only coordinates
-    return [_Actor.options(scheduling_strategy=strategy, **share).remote() for share in shares]
+    # Named per code version, node and share: a second driver (the app, and a batch from a terminal)
+    # finds and shares the same workers instead of waiting for CPUs that they hold.
+    names = [f"nst-{project_version()}-{node['NodeID'][:16]}-{k}" for k in range(len(shares))]
+    return [
+        _Actor.options(
+            name=name, namespace=NAMESPACE, get_if_exists=True, scheduling_strategy=strategy, **share
+        ).remote()
+        for name, share in zip(names, shares, strict=True)
+    ]
+
+
+def _idle_one(free: list[_Worker]) -> _Worker | None:
+    """The first of ``free`` that no other driver is using now; None when all are in use.
+
+    A worker that does not answer is taken as idle: its run then finds out what happened to it.
+    """
+    if not free:
+        return None
+    try:
+        idle = ray.get([worker.actor.idle.remote() for worker in free], timeout=IDLE_SECONDS)
+    except (GetTimeoutError, RayError):
+        return free[0]
+    return next((worker for worker, quiet in zip(free, idle, strict=True) if quiet), None)
 
 
 def _long_bytes(value: object) -> bool:
