@@ -23,11 +23,10 @@ from nst.commands.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_USAGE,
     add_common_options,
     clock,
     fail,
-    open_executor,
+    run_command,
     settings_given,
 )
 from nst.errors import NSTError
@@ -56,22 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the batch command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    changes = settings_given(args)
+    return run_command(args, lambda: _request(args),
+                       lambda executor, request: _run(request[0], request[1], executor, quiet=args.quiet))  # fmt: skip
+
+
+def _request(args: argparse.Namespace) -> tuple[list[Pair], Settings]:
+    """The pairs to make and the settings (raises NSTError for a usage error); the output folder made."""
+    settings = Settings(**settings_given(args)).replace(preview_every=0)
     folder = Path(args.output)
-    try:
-        settings = Settings(**changes).replace(preview_every=0)
-        pairs = plan_batch(pictures_in(args.content, "content"), pictures_in(args.style, "style"), folder,
-                           "." + args.format)  # fmt: skip
-        if folder.exists() and not folder.is_dir():
-            raise NSTError(f"{folder} is a file, not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        executor = open_executor(args.cluster, quiet=args.quiet)
-    except NSTError as error:
-        return fail(str(error), EXIT_USAGE)
-    try:
-        return _run(pairs, settings, executor, quiet=args.quiet)
-    finally:
-        executor.close()
+    pairs = plan_batch(pictures_in(args.content, "content"), pictures_in(args.style, "style"), folder,
+                       "." + args.format)  # fmt: skip
+    if folder.exists() and not folder.is_dir():
+        raise NSTError(f"{folder} is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return pairs, settings
 
 
 def _run(pairs: list[Pair], settings: Settings, executor: Executor, *, quiet: bool) -> int:

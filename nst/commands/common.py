@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PIL import Image
 
@@ -44,6 +44,24 @@ def add_common_options(parser: argparse.ArgumentParser, *, video: bool = False) 
         "(default: the NST_CLUSTER variable, else local). Needs: pip install -r requirements-cluster.txt",
     )
     _add_settings(parser, video=video)
+
+
+T = TypeVar("T")
+
+
+def run_command(args: argparse.Namespace, prepare: Callable[[], T], run: Callable[[Executor, T], int]) -> int:
+    """The shape of every command: ``prepare()`` checks the arguments (an NSTError there is a usage
+    error, exit 2, said on one line), the executor opens, ``run(executor, prepared)`` gives the exit
+    status, and the executor is let go whatever happens."""
+    try:
+        prepared = prepare()
+        executor = open_executor(args.cluster, quiet=args.quiet)
+    except NSTError as error:
+        return fail(str(error), EXIT_USAGE)
+    try:
+        return run(executor, prepared)
+    finally:
+        executor.close()
 
 
 def open_executor(address: str | None, *, quiet: bool) -> Executor:

@@ -27,7 +27,7 @@ from nst.commands.common import (
     check_output,
     clock,
     fail,
-    open_executor,
+    run_command,
     settings_given,
 )
 from nst.errors import ClusterError, DivergedError, NSTError
@@ -107,15 +107,9 @@ class Request:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the picture command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        request = _request(args)
-        executor = open_executor(args.cluster, quiet=args.quiet)
-    except NSTError as error:
-        return fail(str(error), EXIT_USAGE)
-    try:
-        return _run(executor, request, quiet=args.quiet)
-    finally:
-        executor.close()
+    return run_command(
+        args, lambda: _request(args), lambda executor, request: _run(executor, request, quiet=args.quiet)
+    )
 
 
 def _request(args: argparse.Namespace) -> Request:

@@ -24,7 +24,7 @@ from nst.commands.common import (
     add_common_options,
     clock,
     fail,
-    open_executor,
+    run_command,
     settings_given,
 )
 from nst.errors import DivergedError, NSTError
@@ -53,22 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the video command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    changes = settings_given(args)
     output = Path(args.output)
-    try:
-        settings = Settings(**changes)
-        if args.max_frames is not None and args.max_frames < 1:
-            raise NSTError("--max-frames must be at least 1")
-        if output.suffix.lower() not in OUTPUTS:
-            raise NSTError(f"cannot tell the format of {output}; end its name in {', '.join(OUTPUTS)}")
-        executor = open_executor(args.cluster, quiet=args.quiet)
-    except NSTError as error:
-        return fail(str(error), EXIT_USAGE)
-    try:
-        return _run(args.clip, args.style, output, settings.replace(preview_every=0), args.max_frames,
-                    executor=executor, quiet=args.quiet)  # fmt: skip
-    finally:
-        executor.close()
+    return run_command(args, lambda: _settings(args, output),
+                       lambda executor, settings: _run(args.clip, args.style, output, settings, args.max_frames,
+                                                       executor=executor, quiet=args.quiet))  # fmt: skip
+
+
+def _settings(args: argparse.Namespace, output: Path) -> Settings:
+    """The settings, the options checked (raises NSTError for a usage error)."""
+    settings = Settings(**settings_given(args))
+    if args.max_frames is not None and args.max_frames < 1:
+        raise NSTError("--max-frames must be at least 1")
+    if output.suffix.lower() not in OUTPUTS:
+        raise NSTError(f"cannot tell the format of {output}; end its name in {', '.join(OUTPUTS)}")
+    return settings.replace(preview_every=0)
 
 
 def _run(
