@@ -105,7 +105,7 @@ def main() -> None:  # noqa: PLR0915  # one benchmark, its steps in order
         if photos and paintings[0].exists():
             seconds = {}
             for label, executor in (
-                (f"this process ({threads} threads), in order", None),
+                (f"this process ({threads} threads), in order", local),
                 ("2 cluster workers (1 CPU each), at once", remote),
             ):
                 with tempfile.TemporaryDirectory() as folder:
