@@ -25,7 +25,7 @@ from PIL import Image
 from nst.device import release_free_memory, resolve_device, resolve_precision
 from nst.errors import DivergedError, SettingsError
 from nst.features import FeatureExtractor, build_extractor
-from nst.images import ImageSource, resize_longest, scaled_size, to_tensor
+from nst.images import ImageSource, resize_longest, scaled_size, shrunk, to_tensor
 from nst.inputs import Inputs, check_size, initial_image, prepare_inputs
 from nst.layers import deepest_layer
 from nst.objective import TRIM_PIXELS, closure_for, objective
@@ -370,7 +370,7 @@ def _progress(
     height, width = image.shape[-2:]
     picture = None
     if pace.due(now):
-        picture = _preview(run.inputs.present(image), None if pace.step == run.total else preview_size)
+        picture = shrunk(run.inputs.present(image), None if pace.step == run.total else preview_size)
     return Progress(
         step=pace.step,
         total=run.total,
@@ -391,13 +391,6 @@ def layout_for(settings: Settings, size: tuple[int, int], budget: int, precision
     history = lbfgs_history(torch.empty((1, 3, height, width), device="meta"))
     return plan_layout(height, width, budget=budget, precision=precision, optimizer=settings.optimizer,
                        whole_history=history, content_layers=settings.content_layers, masks=masks)  # fmt: skip
-
-
-def _preview(picture: Image.Image, longest: int | None) -> Image.Image:
-    """The picture, shrunk to ``longest`` px when it is larger (a display-sized preview)."""
-    if longest is None or max(picture.size) <= longest:
-        return picture
-    return resize_longest(picture, longest)
 
 
 def evaluate(

@@ -157,6 +157,14 @@ def scaled_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def shrunk(picture: Image.Image, longest: int | None) -> Image.Image:
+    """The picture at most ``longest`` px on its longest side (the same picture when it is smaller or
+    ``longest`` is None): a display-sized preview."""
+    if longest is None or max(picture.size) <= longest:
+        return picture
+    return resize_longest(picture, longest)
+
+
 def resize_longest(image: Image.Image, longest: int) -> Image.Image:
     """Scale so that the longer side is ``longest`` pixels, keeping the aspect ratio."""
     size = scaled_size(image.size, longest)

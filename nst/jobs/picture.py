@@ -9,12 +9,10 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from PIL import Image
-
 from nst.engine import Progress, Resume, transfer
 from nst.execution.base import Job, Place
 from nst.execution.wire import picture_bytes, png_bytes, progress_from_wire, progress_to_wire
-from nst.images import ImageSource, resize_longest
+from nst.images import ImageSource, shrunk
 from nst.settings import Settings
 
 CHECKPOINT_SECONDS = 20.0  # a worker whose previews are shrunk sends the full-size picture this often at most
@@ -97,7 +95,7 @@ class PictureJob(Job[Progress]):
                 if picture is None:
                     yield {"progress": progress_to_wire(progress)}
                     continue
-                shown = picture if progress.done else _shrunk(picture, self.preview_size)
+                shown = picture if progress.done else shrunk(picture, self.preview_size)
                 record = {"progress": progress_to_wire(progress, shown), "full": shown is picture}
                 if shown is not picture and time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
                     record["checkpoint"], last_checkpoint = png_bytes(picture), time.monotonic()
@@ -118,10 +116,3 @@ class PictureJob(Job[Progress]):
 
     def finished(self) -> bool:
         return self.resume is not None and self.resume.step >= self.resume.end(self.settings)
-
-
-def _shrunk(picture: Image.Image, longest: int | None) -> Image.Image:
-    """The picture at most ``longest`` px on its longest side (the same picture when it is smaller)."""
-    if longest is None or max(picture.size) <= longest:
-        return picture
-    return resize_longest(picture, longest)
