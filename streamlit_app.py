@@ -18,6 +18,7 @@ from webapp.gallery import gallery_ui
 from webapp.grid import grid_ui
 from webapp.inputs import content_ui, style_ui
 from webapp.inside import inside_ui
+from webapp.instant import instant_ui
 from webapp.layers import layers_ui
 from webapp.printsize import print_size_ui
 from webapp.race import race_ui
@@ -50,6 +51,7 @@ def main() -> None:
     with regions_area:
         regions = regions_ui(content, style)
     with result_column:
+        instant_ui(settings, content, style)
         result = stylize_panel(settings, content, style, regions)
         print_size_ui(result)
     race_tab, grid_tab, layers_tab, inside_tab, gallery_tab, video_tab = st.tabs(TABS)

@@ -7,11 +7,12 @@
 The package never imports Streamlit; the web app lives in ``streamlit_app.py``.
 """
 
-from nst.engine import Progress, Resume, evaluate, stylize, transfer
+from nst.engine import evaluate, stylize, transfer
 from nst.errors import DivergedError, ImageLoadError, NSTError, SettingsError, WeightsError
 from nst.features import FeatureExtractor, build_extractor
 from nst.images import load_image
 from nst.layers import VGG19_LAYERS, canonical_layer
+from nst.progress import Progress, Resume
 from nst.schedule import Scale, plan_scales
 from nst.settings import Settings
 from nst.targets import TargetCache

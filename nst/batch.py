@@ -22,11 +22,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from nst.engine import Progress
 from nst.errors import NSTError, SettingsError
 from nst.execution.base import Executor, run_many
 from nst.images import save_picture
 from nst.jobs.picture import PictureJob
+from nst.progress import Progress
 from nst.settings import Settings
 
 RESUME_EVERY_SECONDS = 10.0  # on a cluster, a run sends its picture this often (to resume from if its worker is lost)

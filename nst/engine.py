@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,9 +27,11 @@ from nst.errors import DivergedError, SettingsError
 from nst.features import FeatureExtractor, build_extractor
 from nst.images import ImageSource, resize_longest, scaled_size, shrunk, to_tensor
 from nst.inputs import Inputs, check_size, initial_image, prepare_inputs
+from nst.instant import model_for, painted
 from nst.layers import deepest_layer
 from nst.objective import TRIM_PIXELS, closure_for, objective
 from nst.optimiser import LeapGuard, lbfgs_history, snapshot, unsnapshot, upsample
+from nst.progress import Progress, Resume
 from nst.scale_targets import targets_at
 from nst.schedule import Scale, plan_scales
 from nst.settings import Settings, safer_after_divergence
@@ -38,70 +40,6 @@ from nst.terms import build_terms
 from nst.tiles import Layout, budget_bytes, plan_layout, tiled_objective
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What one optimisation step produced.
-
-    ``losses`` holds the unweighted value of each term of :mod:`nst.terms` by name
-    (``"content"``, ``"style"``, ``"tv"`` always; 0.0 for a term the settings leave out).
-    They are relative errors (comparable between runs with different weights); ``loss`` is
-    the weighted total the optimiser minimises, e.g.
-    ``content_weight*content + style_weight*style + tv_weight*tv``. All are measured at the
-    current scale's size, before the step's update.
-    """
-
-    step: int  # 1-based, counted over the whole run (a resumed run goes on from its step)
-    total: int  # steps in the whole run
-    losses: Mapping[str, float]
-    loss: float
-    elapsed: float  # seconds since the run started, loading and targets included
-    eta: float  # seconds left, from the pace so far and the pixels still to process
-    size: tuple[int, int]  # (width, height) of the picture being optimised
-    scale: int = 1  # 1-based index of the current scale
-    scales: int = 1
-    image: Image.Image | None = None  # the current picture when a preview is due (always on the last step)
-
-    @property
-    def done(self) -> bool:
-        return self.step >= self.total
-
-    @property
-    def content_loss(self) -> float:
-        return self.losses.get("content", 0.0)
-
-    @property
-    def style_loss(self) -> float:
-        return self.losses.get("style", 0.0)
-
-    @property
-    def tv_loss(self) -> float:
-        return self.losses.get("tv", 0.0)
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Where an earlier run got to: its latest picture and the step it had reached.
-
-    Passed to :func:`transfer`, the run starts from ``image``, numbers its steps from
-    ``step + 1`` and ends at ``total`` (default: ``step + settings.iterations``, as the
-    app's Continue does; live tuning passes the interrupted run's own total). Coarse to
-    fine never shrinks the picture: the remaining scales start at its current size.
-
-    Examples:
-        >>> first = stylize(photo, painting, iterations=50)  # doctest: +SKIP
-        >>> runs = transfer(photo, painting, settings.replace(style_weight=100),
-        ...                 resume=Resume(first, step=50))  # doctest: +SKIP
-    """
-
-    image: ImageSource
-    step: int = 0
-    total: int | None = None
-
-    def end(self, settings: Settings) -> int:
-        """The step the resumed run ends at."""
-        return self.total if self.total is not None else self.step + settings.iterations
 
 
 def extractor_for(settings: Settings) -> FeatureExtractor:
@@ -214,6 +152,8 @@ def _plan_run(
         offset, total, init_image = resume.step, resume.end(settings), resume.image
         if offset < 0 or total <= offset:
             raise SettingsError(f"cannot resume at step {offset} of {total}: no steps are left")
+    if settings.init == "instant" and init_image is None:  # the one-pass picture, at the output size
+        init_image = painted(model_for(settings), content, style, settings)
     if settings.init == "image" and init_image is None:
         raise SettingsError("init 'image' needs a starting picture: pass init_image (--init-image on the command line)")
     inputs = prepare_inputs(settings, content, style, init_image, masks, temporal)

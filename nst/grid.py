@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
-from nst.engine import Progress
 from nst.execution.base import Executor, run_together
 from nst.images import ImageSource
 from nst.jobs.picture import PictureJob
+from nst.progress import Progress
 from nst.settings import Settings
 
 RATIOS = (3.0, 30.0, 300.0, 3000.0)

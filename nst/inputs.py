@@ -50,7 +50,7 @@ def prepare_inputs(
         SettingsError: no style picture, or blend weights that do not match them.
     """
     content_image = load_image(content, name="the content picture")
-    styles = _styles(settings, style)
+    styles = style_pictures(settings, style)
     start_image = load_image(start, name="the starting picture") if start is not None else None
     present: Callable[[torch.Tensor], Image.Image] = to_pil
     if settings.preserve_colour == "histogram":
@@ -72,7 +72,9 @@ def prepare_inputs(
     return Inputs(content_image, tuple(styles), start_image, present, digests, tuple(masks), mask_digest, temporal)
 
 
-def _styles(settings: Settings, style: ImageSource | Sequence[ImageSource]) -> list[Image.Image]:
+def style_pictures(settings: Settings, style: ImageSource | Sequence[ImageSource]) -> list[Image.Image]:
+    """The style pictures, decoded, named in messages by their place ("style picture 2"), checked
+    against ``settings.style_blend``."""
     sources: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
     if not sources:
         raise SettingsError("give at least one style picture")

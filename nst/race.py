@@ -12,10 +12,10 @@ import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 
-from nst.engine import Progress
 from nst.errors import NSTError
 from nst.execution.base import Executor, run_many
 from nst.jobs.picture import PictureJob
+from nst.progress import Progress
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from nst.engine import Progress
 from nst.execution.base import Executor, run_together
 from nst.images import ImageSource
 from nst.jobs.picture import PictureJob
+from nst.progress import Progress
 from nst.settings import Settings
 
 CONTENT_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")

@@ -39,7 +39,14 @@ def plan_scales(settings: Settings) -> list[Scale]:
         [Scale(size=192, steps=61), Scale(size=266, steps=32), Scale(size=369, steps=17), Scale(size=512, steps=10)]
         >>> plan_scales(Settings(scales=1, iterations=50))  # the paper's single size
         [Scale(size=512, steps=50)]
+        >>> plan_scales(Settings(init="instant", iterations=10))  # from the one-pass picture
+        [Scale(size=512, steps=10)]
+
+    From the one-pass picture (``init="instant"``) the run stays at the output size: the
+    picture is already painted, and each scale up would add the photo's fine detail back.
     """
+    if settings.init == "instant":
+        return [Scale(settings.output_size, settings.iterations)]
     output, start = settings.output_size, min(settings.start_size, settings.output_size)
     count = settings.scales or (len(settings.scale_split) if settings.scale_split else 0)
     if not count:

@@ -19,7 +19,7 @@ from nst.layers import canonical_layers
 from nst.losses import STYLE_LOSSES
 
 OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise", "style", "image")
+INITS = ("content", "noise", "style", "image", "instant")
 POOLINGS = ("max", "avg")
 PRECISIONS = ("auto", "float32", "bfloat16")
 PRESERVE_COLOUR = ("off", "luminance", "histogram")  # nst.colour
@@ -112,6 +112,13 @@ def _style_scale(name: str, value: Any) -> float:
     return scale
 
 
+def _fraction(name: str, value: Any) -> float:
+    number = _number(name, value)
+    if not 0 <= number <= 1:
+        raise SettingsError(f"{name} must be between 0 and 1, not {number}")
+    return number
+
+
 def _weight_source(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SettingsError("weights must be 'caffe', 'torchvision' or the path of a state-dict file")
@@ -184,8 +191,9 @@ class Settings:
     )
     init: str = _knob(
         "content",
-        "starting picture: the content photo, random noise, the style picture, or an image of your own "
-        "(image: give it as init_image, --init-image, or upload it in the app)",
+        "starting picture: the content photo, random noise, the style picture, an image of your own "
+        "(image: give it as init_image, --init-image, or upload it in the app), or instant: the one-pass "
+        "network's picture, refined at the output size only (a good picture in a few steps)",
         choices=INITS,
     )
     seed: int = _knob(0, "random seed; the same seed gives the same picture on the same machine", _whole(0))
@@ -217,6 +225,13 @@ class Settings:
         None,
         "with several style pictures: one weight each (normalised to sum to 1); empty means equal weights",
         _weights("style_blend must be zero or more, and not all zero"),
+    )
+    style_strength: float = _knob(
+        1.0,
+        "one-pass picture (instant): how much of the painting's style, from 0 (the photo's own) to 1 (the "
+        "painting's); the network's style vector moves between the two",
+        _fraction,
+        range=(0.0, 1.0, 0.05),
     )
     style_scale: float = _knob(
         1.0,

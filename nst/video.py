@@ -35,12 +35,13 @@ from typing import cast
 import numpy as np
 from PIL import Image
 
-from nst.engine import Progress, extractor_for, transfer
+from nst.engine import extractor_for, transfer
 from nst.errors import SettingsError, VideoError
 from nst.features import FeatureExtractor
 from nst.flow import certainty, optical_flow, warp
 from nst.images import ImageSource, load_image, scaled_size
 from nst.limits import Limits
+from nst.progress import Progress
 from nst.settings import Settings
 from nst.targets import TargetCache, Temporal
 from nst.videoio import Clip, ClipWriter, probe, read_frames

@@ -67,9 +67,19 @@ def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
         "Drop more style pictures here",  # blending, in a collapsed expander
         "Video clip (up to 10 s; MP4, MOV, WebM, MKV, AVI, animated GIF or WebP)",  # the Video tab
     ]
-    assert len(app.image) == 2  # thumbnails of the example photo and style
+    assert len(app.image) == 3  # thumbnails of the example photo and style, and the one-pass picture
+    assert "One pass of a feed-forward network" in app.image[2].proto.imgs[0].caption
     assert [b.label for b in app.button][:3] == ["Stylize", "Stop", "Continue"]
     assert not app.button(key="stylize").disabled and app.button(key="stop").disabled
+
+
+def test_the_style_strength_slider_repaints_the_one_pass_picture() -> None:
+    app = AppTest.from_file(APP, default_timeout=240).run()
+    first = app.image[2].proto.imgs[0]
+    app.slider(key="style_strength").set_value(0.3).run()
+    again = app.image[2].proto.imgs[0]
+    assert not app.exception and "style strength 0.3" in again.caption and "style strength 1" in first.caption
+    assert again.url != first.url
 
 
 def test_an_example_runs_end_to_end_with_a_result_and_a_download() -> None:
@@ -78,7 +88,7 @@ def test_an_example_runs_end_to_end_with_a_result_and_a_download() -> None:
     result = app.session_state.session.result
     assert result.status == "done" and result.step == result.total == 10
     assert max(result.image.size) == 128 and result.previews >= 1
-    assert len(app.image) == 6  # content, style, result; in the gallery: its thumbnail, before and after
+    assert len(app.image) == 7  # content, style, one pass, result; in the gallery: its thumbnail, before, after
     assert app.download_button[0].label.startswith("Download PNG (128×")
     assert app.progress[0].value == 100
     assert len(result.history) == 10

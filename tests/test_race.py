@@ -34,7 +34,7 @@ def test_a_runner_that_diverges_drops_out_and_the_race_goes_on() -> None:
         yield  # pragma: no cover
 
     def steady():
-        from nst.engine import Progress
+        from nst.progress import Progress
 
         for step in (1, 2):
             yield Progress(step, 2, {"content": 1.0, "style": 1.0, "tv": 0.0}, 2.0, 0.1, 0.0, (8, 8), 1, 1, None)

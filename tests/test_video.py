@@ -216,7 +216,7 @@ def test_a_clip_writer_refuses_an_unknown_format(tmp_path) -> None:
 
 
 def test_the_eta_counts_the_later_frames_from_the_first_frames_coarse_steps() -> None:
-    from nst.engine import Progress
+    from nst.progress import Progress
     from nst.video import _Pace
 
     pace = _Pace(frame_iterations=20, pixels=256 * 192)

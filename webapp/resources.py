@@ -15,8 +15,10 @@ from PIL import Image
 
 import nst
 from nst import FeatureExtractor, examples
+from nst.device import resolve_device
 from nst.errors import NSTError
 from nst.execution import CLUSTER_VARIABLE, FALLBACK_VARIABLE, Executor, executor_for
+from nst.instant import InstantModel, load_model
 from nst.limits import Limits
 from nst.runqueue import RunQueue
 
@@ -27,6 +29,15 @@ LIMITS = Limits.from_env()  # upload size: server.maxUploadSize in .streamlit/co
 def shared_extractor(weights: str, pooling: str, device: str) -> FeatureExtractor:
     """One VGG19 per (weights, pooling, device) for the whole server; it holds no user data."""
     return nst.build_extractor(weights, pooling=pooling, device=device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def shared_instant_model(device: str) -> InstantModel | str:
+    """The one-pass networks for the whole server (read-only), or why they cannot be loaded."""
+    try:
+        return load_model(resolve_device(device))
+    except NSTError as error:
+        return str(error)
 
 
 @st.cache_resource(show_spinner=False)

@@ -36,6 +36,7 @@ INIT_LABELS = {
     "noise": "white noise (as in the paper)",
     "style": "the style picture",
     "image": "a picture you upload",
+    "instant": "the one-pass picture, refined at full size",
 }
 ADAM_DEFAULT_RATE = Settings(optimizer="adam").lr
 
@@ -46,6 +47,10 @@ def _field(name: str) -> Callable[[Settings], Any]:
 
 def _choices(name: str) -> Callable[[], Sequence[Any]]:
     return lambda: list(metadata(name).get("choices") or metadata(name)["values"])
+
+
+def _range(name: str) -> Callable[[], Sequence[Any]]:
+    return lambda: metadata(name)["range"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("style_weight", "Style weight β", "select_slider", "Balance", _choices("style_weight")),
     Knob("tv_weight", "Smoothness (total variation)", "select_slider", "Balance", _choices("tv_weight")),
     Knob("style_loss", "Style loss", "radio", "Balance", _choices("style_loss"), STYLE_LOSS_NAMES),
+    Knob(
+        "style_strength", "Style strength (one pass)", "slider", "Balance", lambda: metadata("style_strength")["range"]
+    ),
     Knob("preserve_colour", "Keep the photo's colours", "radio", "Balance", _choices("preserve_colour"), COLOUR_LABELS),
     Knob("iterations", "Steps", "slider", "Run", lambda: (10, LIMITS.max_iterations, metadata("iterations")["step"])),
     Knob(
@@ -126,7 +134,7 @@ KNOBS: tuple[Knob, ...] = (
     Knob("style_layers", "Style layers", "multiselect", "Layers", lambda: VGG19_LAYERS),
     Knob("pooling", "Pooling", "radio", "Layers", _choices("pooling")),
     Knob("weights", "VGG19 weights", "selectbox", "Network", lambda: list(WEIGHT_LABELS), WEIGHT_LABELS),
-    Knob("style_scale", "Style scale", "slider", "Network", lambda: metadata("style_scale")["range"]),
+    Knob("style_scale", "Style scale", "slider", "Network", _range("style_scale")),
     Knob("device", "Device", "selectbox", "Network", available_devices),
     Knob("precision", "Precision", "radio", "Network", _choices("precision")),
 )

@@ -37,8 +37,8 @@ from nst.presets import PRESETS, preset
 from nst.settings import Settings
 
 if TYPE_CHECKING:
-    from nst.engine import Progress
     from nst.execution.base import Executor
+    from nst.progress import Progress
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="one grey picture per style picture, in their order: white where that style goes, black where not; "
         "pixels no mask covers keep the photo",
     )
+    parser.add_argument(
+        "--instant",
+        action="store_true",
+        help="paint the photo in one pass of a feed-forward network (Ghiasi et al. 2017; under a second): "
+        "takes --size, --style-strength, --preserve-colour, --style-blend and --device; the optimisation's "
+        "settings do not apply (--init instant starts the optimisation from this picture instead)",
+    )
     add_common_options(parser)
     return parser
 
@@ -102,6 +109,7 @@ class Request:
     init: str | None
     resume: tuple[str, int] | None
     masks: list[str] | None
+    instant: bool = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,17 +135,29 @@ def _request(args: argparse.Namespace) -> Request:
         raise NSTError("--resume-step must be zero or more")
     if args.resume and args.init_image:
         raise NSTError("give --resume or --init-image, not both")
+    if args.instant:
+        _check_instant(args)
     if args.masks and len(args.masks) != len(args.style):
         raise NSTError(f"give one mask per style picture: {len(args.masks)} masks for {len(args.style)} style pictures")
     save_dir = Path(args.save_dir) if args.save_dir else output.with_name(output.stem + "_steps")
     resume = (args.resume, args.resume_step) if args.resume else None
     return Request(args.content, args.style, settings.replace(preview_every=args.save_every), output,
-                   args.save_every, save_dir, args.init_image, resume, args.masks)  # fmt: skip
+                   args.save_every, save_dir, args.init_image, resume, args.masks, args.instant)  # fmt: skip
+
+
+def _check_instant(args: argparse.Namespace) -> None:
+    """The one-pass network paints the whole photo at once: nothing to resume, start from or mask."""
+    given = [flag for flag, value in (("--masks", args.masks), ("--resume", args.resume),
+             ("--init-image", args.init_image), ("--save-every", args.save_every)) if value]  # fmt: skip
+    if given:
+        raise NSTError(f"--instant paints in one pass: it takes no {' or '.join(given)}")
 
 
 def _run(executor: Executor, request: Request, *, quiet: bool) -> int:
-    from nst.engine import Resume  # noqa: PLC0415  # torch loads only when a command runs: --help stays fast
-    from nst.jobs.picture import PictureJob  # noqa: PLC0415  # (the same)
+    if request.instant:
+        return _run_instant(executor, request, quiet=quiet)
+    from nst.jobs.picture import PictureJob  # noqa: PLC0415  # torch loads only when a command runs
+    from nst.progress import Resume  # noqa: PLC0415  # (the same: --help stays fast)
 
     settings, output = request.settings, request.output  # the progress bar needs no pictures: preview_every only
     # tqdm's own ETA assumes equal steps; coarse-to-fine steps grow, so the engine's ETA is shown
@@ -181,6 +201,26 @@ def _run(executor: Executor, request: Request, *, quiet: bool) -> int:
         return fail(str(error), EXIT_USAGE)
     finally:
         run.close()
+
+
+def _run_instant(executor: Executor, request: Request, *, quiet: bool) -> int:
+    """``--instant``: the one-pass picture, saved; the time it took said on stderr."""
+    from nst.jobs.instant import InstantJob  # noqa: PLC0415  # torch loads only when a command runs
+
+    styles = request.style[0] if len(request.style) == 1 else request.style
+    run = executor.run(InstantJob(request.content, styles, request.settings),
+                       on_note=lambda note: print(f"nst: {note}", file=sys.stderr))  # fmt: skip
+    try:
+        progress = next(iter(run))
+    except NSTError as error:
+        return fail(str(error), EXIT_FAILED if isinstance(error, ClusterError) else EXIT_USAGE)
+    except KeyboardInterrupt:
+        return fail("stopped before the picture", EXIT_INTERRUPTED)
+    finally:
+        run.close()
+    if not quiet:
+        print(f"painted in one pass in {progress.elapsed:.2f} s", file=sys.stderr)
+    return _saved(progress.image, request.output, request.settings, quiet)
 
 
 def _postfix(progress: Progress) -> str:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from nst.errors import ClusterError, NSTError
 from nst.features import FeatureExtractor
+from nst.instant import InstantModel, model_for
 from nst.runqueue import RunQueue, Ticket
 from nst.settings import Settings
 from nst.targets import TargetCache
@@ -31,10 +32,12 @@ JOB_PACKAGE = "nst."  # a worker imports a job's kind only from this package
 
 @dataclass(frozen=True)
 class Place:
-    """What a job needs to run in a process: the VGG19 for its settings (loaded once) and a target cache."""
+    """What a job needs to run in a process: the VGG19 for its settings (loaded once), a target cache,
+    and the one-pass networks for its settings' device (loaded once)."""
 
     extractor: Callable[[Settings], FeatureExtractor]
     cache: TargetCache
+    instant: Callable[[Settings], InstantModel] = model_for
 
 
 class Job(ABC, Generic[R]):

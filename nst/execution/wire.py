@@ -11,16 +11,17 @@ import dataclasses
 import hashlib
 import io
 import os
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image
 
 from nst import __version__
-from nst.engine import Progress
 from nst.errors import ClusterError, DivergedError, ImageLoadError, NSTError, SettingsError, VideoError, WeightsError
 from nst.images import ImageSource
+from nst.progress import Progress
 
 PACKAGE = Path(__file__).resolve().parent.parent  # nst/
 
@@ -56,6 +57,18 @@ def picture_bytes(source: ImageSource) -> bytes:
             raise ImageLoadError(f"cannot read {source}: {error.strerror or error}") from error
     data = source.read()
     return data if isinstance(data, bytes) else bytes(data)
+
+
+def styles_to_wire(style: ImageSource | Sequence[ImageSource]) -> dict[str, Any]:
+    """One style picture or several (a blend) as plain data: ``styles`` and ``blend``."""
+    styles = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
+    return {"styles": [picture_bytes(picture) for picture in styles], "blend": isinstance(style, (list, tuple))}
+
+
+def styles_from_wire(wire: dict[str, Any]) -> bytes | list[bytes]:
+    """The inverse of :func:`styles_to_wire`: one picture's bytes, or a list of them for a blend."""
+    styles: list[bytes] = wire["styles"]
+    return list(styles) if wire["blend"] else styles[0]
 
 
 def png_bytes(image: Image.Image) -> bytes:

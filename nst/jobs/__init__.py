@@ -3,11 +3,13 @@
 - :mod:`nst.jobs.picture`: :class:`PictureJob`, one optimised picture (:func:`nst.engine.transfer`);
   the figures' small runs (race, grid, layer views) are picture jobs too.
 - :mod:`nst.jobs.chunk`: :class:`ChunkJob`, a range of frames of a video clip.
+- :mod:`nst.jobs.instant`: :class:`InstantJob`, the one-pass picture (:mod:`nst.instant`).
 
 Each kind registers itself by subclassing :class:`nst.execution.base.Job` with a ``kind`` name.
 """
 
 from nst.jobs.chunk import ChunkJob
+from nst.jobs.instant import InstantJob
 from nst.jobs.picture import PictureJob
 
-__all__ = ["ChunkJob", "PictureJob"]
+__all__ = ["ChunkJob", "InstantJob", "PictureJob"]

@@ -7,12 +7,20 @@ import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from nst.engine import Progress, Resume, transfer
+from nst.engine import transfer
 from nst.execution.base import Job, Place
-from nst.execution.wire import picture_bytes, png_bytes, progress_from_wire, progress_to_wire
+from nst.execution.wire import (
+    picture_bytes,
+    png_bytes,
+    progress_from_wire,
+    progress_to_wire,
+    styles_from_wire,
+    styles_to_wire,
+)
 from nst.images import ImageSource, shrunk
+from nst.progress import Progress, Resume
 from nst.settings import Settings
 
 CHECKPOINT_SECONDS = 20.0  # a worker whose previews are shrunk sends the full-size picture this often at most
@@ -50,12 +58,10 @@ class PictureJob(Job[Progress]):
         )
 
     def to_wire(self) -> dict[str, Any]:
-        styles = list(self.style) if isinstance(self.style, (list, tuple)) else [cast(ImageSource, self.style)]
         resume = self.resume
         return {
             "content": picture_bytes(self.content),
-            "styles": [picture_bytes(style) for style in styles],
-            "blend": isinstance(self.style, (list, tuple)),
+            **styles_to_wire(self.style),
             "settings": dataclasses.asdict(self.settings),
             "resume": None if resume is None else (picture_bytes(resume.image), resume.step, resume.total),
             "init_image": None if self.init_image is None else picture_bytes(self.init_image),
@@ -66,10 +72,10 @@ class PictureJob(Job[Progress]):
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> PictureJob:
-        styles, resume = wire["styles"], wire["resume"]
+        resume = wire["resume"]
         return cls(
             content=wire["content"],
-            style=list(styles) if wire["blend"] else styles[0],
+            style=styles_from_wire(wire),
             settings=Settings(**wire["settings"]),
             resume=None if resume is None else Resume(resume[0], step=resume[1], total=resume[2]),
             init_image=wire["init_image"],

