@@ -23,8 +23,9 @@ from pathlib import Path
 from PIL import Image
 
 from nst.errors import NSTError, SettingsError
-from nst.execution.base import Executor, run_many
+from nst.execution.base import Executor, Job, run_many
 from nst.images import save_picture
+from nst.jobs.instant import InstantJob
 from nst.jobs.picture import PictureJob
 from nst.progress import Progress
 from nst.settings import Settings
@@ -93,8 +94,13 @@ def plan_batch(contents: list[Path], styles: list[Path], folder: Path, suffix: s
     ]
 
 
-def run_batch(pairs: list[Pair], settings: Settings, executor: Executor) -> Generator[BatchEvent, None, None]:
+def run_batch(
+    pairs: list[Pair], settings: Settings, executor: Executor, *, instant: bool = False
+) -> Generator[BatchEvent, None, None]:
     """Make every pair whose output does not exist yet; yields a :class:`BatchEvent` per step and per pair.
+
+    ``instant``: each picture is the one-pass picture (:mod:`nst.instant`, one record per pair;
+    the networks are loaded once per process) instead of an optimised one.
 
     As many pairs run at once as the executor has workers: one after the other in this
     process (:class:`nst.execution.local.LocalExecutor`, one network and one target cache for
@@ -110,7 +116,7 @@ def run_batch(pairs: list[Pair], settings: Settings, executor: Executor) -> Gene
     if not todo:
         return
     ended: set[int] = set()
-    jobs = [_job(pair, settings) for _, pair in todo]
+    jobs = [_job(pair, settings, instant) for _, pair in todo]
     many = run_many(executor, jobs, parallel=executor.workers)
     with contextlib.closing(many) as records:
         for number, record in records:
@@ -128,7 +134,9 @@ def run_batch(pairs: list[Pair], settings: Settings, executor: Executor) -> Gene
             yield BatchEvent(index, pair, "failed", message="the run ended without a picture")
 
 
-def _job(pair: Pair, settings: Settings) -> PictureJob:
+def _job(pair: Pair, settings: Settings, instant: bool) -> Job[Progress]:
+    if instant:
+        return InstantJob(pair.content, pair.style, settings)
     # A picture now and then, so that a run whose worker is lost goes on from it.
     return PictureJob(pair.content, pair.style, settings, preview_seconds=RESUME_EVERY_SECONDS)
 

@@ -138,6 +138,7 @@ def stylize_video_chunks(
     done: Sequence[Image.Image] = (),
     parallel: int | None = None,
     owner: str = "video",
+    instant: bool = False,
 ) -> Generator[VideoProgress, None, Path | None]:
     """:func:`nst.video.stylize_video` with the clip split into chunks made at once by the executor's workers.
 
@@ -146,7 +147,8 @@ def stylize_video_chunks(
     stopped run as in :func:`nst.video.stylize_video`: those frames are written as they are,
     and the first chunk follows the last of them. Records of different chunks interleave.
     Closing the generator stops every chunk within a step and finishes the file with the
-    frames written so far.
+    frames written so far. ``instant``: every frame by the one-pass network, steadied along the
+    flow (:mod:`nst.instant_video`), instead of optimised.
 
     Raises:
         VideoError: the clip cannot be read or is over the limits.
@@ -168,7 +170,7 @@ def stylize_video_chunks(
     jobs = [ChunkJob(data, Path(source).suffix.lower(), chunk.first, chunk.stop, size, styles,
                      isinstance(style, (list, tuple)), settings,
                      previous=picture_bytes(done[-1]) if done and number == 0 else None,
-                     preview_seconds=preview_seconds, preview_size=preview_size)
+                     preview_seconds=preview_seconds, preview_size=preview_size, instant=instant)
             for number, chunk in enumerate(chunks)]  # fmt: skip
     writer = ClipWriter(output, clip.fps, size, audio_from=clip)
     in_order = _InOrder(writer, chunks, frames, size)

@@ -15,6 +15,10 @@ picture on a laptop CPU. What it offers, in the optimisation's terms:
 
 It cannot follow α/β, layers, the style loss, regions or ``style_scale``: those belong to
 the optimisation, which can start from this picture (``init="instant"``, :mod:`nst.engine`).
+
+The wheel's second network paints 26 styles it learned (Dumoulin et al. 2017) with no style
+picture at all: :func:`learned_styles` paints the photo in every one of them (a contact sheet),
+:func:`painted_learned` in one or a blend.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from PIL import Image
 
 from nst import colour
 from nst.device import resolve_device
-from nst.feedforward.networks import StylePredictor, Transformer
+from nst.errors import SettingsError
+from nst.feedforward.networks import MultiStyleTransformer, StylePredictor, Transformer
 from nst.feedforward.weights import read_weights
 from nst.images import ImageSource, load_image, resize_longest, to_pil, to_tensor
 from nst.inputs import style_pictures
@@ -39,6 +44,8 @@ from nst.settings import Settings
 
 STYLE_SIDE = 256  # the predictor was trained on 256x256 style pictures
 MULTIPLE = 4  # the transformer halves the picture twice, then doubles it twice
+LEARNED_STYLES = MultiStyleTransformer.STYLES
+SHEET_BATCH = 7  # learned styles painted in one pass of the network (a batch): faster, memory bounded
 
 
 @dataclass(frozen=True)
@@ -62,13 +69,27 @@ class InstantModel:
     @torch.inference_mode()
     def paint(self, photo: Image.Image, vector: torch.Tensor) -> Image.Image:
         """The photo (at its own size) painted with the style vector."""
-        picture = to_tensor(photo, self.device)
-        height, width = picture.shape[-2:]
-        pad_bottom, pad_right = -height % MULTIPLE, -width % MULTIPLE
-        if pad_bottom or pad_right:  # reflection needs a side longer than the pad: sides are at least 32 px
-            picture = F.pad(picture, [0, pad_right, 0, pad_bottom], mode="reflect")
-        painted = self.transformer(picture, vector[None])
-        return to_pil(painted[..., :height, :width])
+        return _through(self.transformer, photo, vector[None], self.device)
+
+
+def _through(network: torch.nn.Module, photo: Image.Image, condition: torch.Tensor, device: torch.device
+             ) -> Image.Image:  # fmt: skip
+    """The photo through a transformer network (see :func:`_batch_through`)."""
+    return _batch_through(network, photo, condition, device)[0]
+
+
+def _batch_through(network: torch.nn.Module, photo: Image.Image, conditions: torch.Tensor, device: torch.device
+                   ) -> list[Image.Image]:  # fmt: skip
+    """The photo through a transformer network once per row of ``conditions``, padded by reflection to
+    sides that are multiples of 4 and cropped back (the network halves the picture twice and doubles
+    it twice)."""
+    picture = to_tensor(photo, device)
+    height, width = picture.shape[-2:]
+    pad_bottom, pad_right = -height % MULTIPLE, -width % MULTIPLE
+    if pad_bottom or pad_right:  # reflection needs a side longer than the pad: sides are at least 32 px
+        picture = F.pad(picture, [0, pad_right, 0, pad_bottom], mode="reflect")
+    out: torch.Tensor = network(picture.expand(len(conditions), -1, -1, -1), conditions)
+    return [to_pil(each[None, :, :height, :width]) for each in out]
 
 
 def load_model(device: torch.device) -> InstantModel:
@@ -95,6 +116,59 @@ def model_for(settings: Settings) -> InstantModel:
         return _models[str(device)]
 
 
+_learned: dict[str, MultiStyleTransformer] = {}
+
+
+def learned_for(settings: Settings) -> tuple[MultiStyleTransformer, torch.device]:
+    """The 26-style network on the settings' device, loaded once per process."""
+    device = resolve_device(settings.device)
+    with _models_lock:
+        if str(device) not in _learned:
+            _learned[str(device)] = MultiStyleTransformer(read_weights("multistyle26.onnx")).to(device).eval()
+        return _learned[str(device)], device
+
+
+@torch.inference_mode()
+def painted_learned(content: ImageSource, blend: Sequence[float] | int, settings: Settings) -> Image.Image:
+    """The photo at ``settings.output_size`` in one learned style (its index, 0-25) or a blend of them
+    (26 weights); ``settings.style_strength`` below 1 fades the picture toward the photo.
+
+    Raises:
+        ImageLoadError: the photo cannot be read.
+        SettingsError: an index outside 0-25, or weights that are not 26 numbers, zero or more.
+    """
+    network, device = learned_for(settings)
+    weights = _learned_weights(blend)
+    photo = resize_longest(load_image(content, name="the content picture"), settings.output_size)
+    picture = _through(network, photo, weights.to(device)[None], device)
+    if settings.style_strength < 1:
+        picture = Image.blend(photo, picture, settings.style_strength)
+    return picture
+
+
+def learned_styles(content: ImageSource, settings: Settings) -> list[Image.Image]:
+    """The photo at ``settings.output_size`` in each of the 26 learned styles, in their order."""
+    network, device = learned_for(settings)
+    photo = resize_longest(load_image(content, name="the content picture"), settings.output_size)
+    rows = torch.eye(LEARNED_STYLES, device=device)
+    pictures: list[Image.Image] = []
+    with torch.inference_mode():
+        for first in range(0, LEARNED_STYLES, SHEET_BATCH):
+            pictures += _batch_through(network, photo, rows[first : first + SHEET_BATCH], device)
+    return pictures
+
+
+def _learned_weights(blend: Sequence[float] | int) -> torch.Tensor:
+    if isinstance(blend, int):
+        if not 0 <= blend < LEARNED_STYLES:
+            raise SettingsError(f"a learned style is numbered 0 to {LEARNED_STYLES - 1}, not {blend}")
+        return torch.eye(LEARNED_STYLES)[blend]
+    weights = torch.tensor([float(w) for w in blend])
+    if weights.shape != (LEARNED_STYLES,) or bool((weights < 0).any()) or float(weights.sum()) <= 0:
+        raise SettingsError(f"a blend of learned styles is {LEARNED_STYLES} weights, zero or more, not all zero")
+    return weights / weights.sum()
+
+
 def painted(
     model: InstantModel, content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings
 ) -> Image.Image:
@@ -105,6 +179,15 @@ def painted(
         SettingsError: no style picture, or blend weights that do not fit them.
     """
     photo = resize_longest(load_image(content, name="the content picture"), settings.output_size)
+    return painted_with(model, photo, style_vector_for(model, photo, style, settings), settings)
+
+
+def style_vector_for(
+    model: InstantModel, photo: Image.Image, style: ImageSource | Sequence[ImageSource], settings: Settings
+) -> torch.Tensor:
+    """The style vector that paints ``photo``: the style pictures' vectors blended by
+    ``settings.style_blend`` (recoloured to the photo first for ``histogram``), moved toward the
+    photo's own by ``1 - settings.style_strength``."""
     styles = style_pictures(settings, style)
     if settings.preserve_colour == "histogram":
         styles = [colour.match_colour(picture, photo) for picture in styles]
@@ -113,6 +196,11 @@ def painted(
                  torch.zeros(100, device=model.device))  # fmt: skip
     if settings.style_strength < 1:
         vector = settings.style_strength * vector + (1 - settings.style_strength) * model.style_vector(photo)
+    return vector
+
+
+def painted_with(model: InstantModel, photo: Image.Image, vector: torch.Tensor, settings: Settings) -> Image.Image:
+    """``photo`` (at its own size) painted with ``vector``; for ``luminance``, in the photo's colours."""
     picture = model.paint(photo, vector)
     return colour.with_content_colour(picture, photo) if settings.preserve_colour == "luminance" else picture
 

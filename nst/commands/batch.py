@@ -24,6 +24,7 @@ from nst.commands.common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     add_common_options,
+    add_instant_option,
     clock,
     fail,
     run_command,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style", nargs="+", required=True, help="style pictures, or folders of them")
     parser.add_argument("-o", "--output", required=True, help="the folder for the results (made if missing)")
     parser.add_argument("--format", choices=FORMATS, default="png", help="the results' file format")
+    add_instant_option(parser, "every photo")
     add_common_options(parser)
     return parser
 
@@ -56,10 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the batch command; returns the exit status."""
     args = build_parser().parse_args(argv)
     return run_command(args, lambda: _request(args),
-                       lambda executor, request: _run(request[0], request[1], executor, quiet=args.quiet))  # fmt: skip
+                       lambda executor, request: _run(*request, executor, quiet=args.quiet))  # fmt: skip
 
 
-def _request(args: argparse.Namespace) -> tuple[list[Pair], Settings]:
+def _request(args: argparse.Namespace) -> tuple[list[Pair], Settings, bool]:
     """The pairs to make and the settings (raises NSTError for a usage error); the output folder made."""
     settings = Settings(**settings_given(args)).replace(preview_every=0)
     folder = Path(args.output)
@@ -68,10 +70,10 @@ def _request(args: argparse.Namespace) -> tuple[list[Pair], Settings]:
     if folder.exists() and not folder.is_dir():
         raise NSTError(f"{folder} is a file, not a folder")
     folder.mkdir(parents=True, exist_ok=True)
-    return pairs, settings
+    return pairs, settings, args.instant
 
 
-def _run(pairs: list[Pair], settings: Settings, executor: Executor, *, quiet: bool) -> int:
+def _run(pairs: list[Pair], settings: Settings, instant: bool, executor: Executor, *, quiet: bool) -> int:
     from nst.batch import run_batch  # noqa: PLC0415  # torch loads only when a command runs: --help stays fast
 
     bar = tqdm(total=len(pairs), disable=quiet, dynamic_ncols=True, file=sys.stderr, unit="picture",
@@ -79,7 +81,7 @@ def _run(pairs: list[Pair], settings: Settings, executor: Executor, *, quiet: bo
     made, skipped, failed = 0, 0, []
     seconds: list[float] = []  # per picture made
     started = time.perf_counter()
-    events = run_batch(pairs, settings, executor)
+    events = run_batch(pairs, settings, executor, instant=instant)
     workers = executor.workers
     finished = 0
     try:

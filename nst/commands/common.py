@@ -46,6 +46,17 @@ def add_common_options(parser: argparse.ArgumentParser, *, video: bool = False) 
     _add_settings(parser, video=video)
 
 
+def add_instant_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--instant``: the one-pass network instead of the optimisation (:mod:`nst.instant`)."""
+    parser.add_argument(
+        "--instant",
+        action="store_true",
+        help=f"paint {what} in one pass of a feed-forward network (Ghiasi et al. 2017; a fraction of a second "
+        "each): takes --size, --style-strength, --preserve-colour, --style-blend and --device; the optimisation's "
+        "settings do not apply (--init instant starts the optimisation from the one-pass picture instead)",
+    )
+
+
 T = TypeVar("T")
 
 

@@ -24,6 +24,7 @@ from nst.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_common_options,
+    add_instant_option,
     check_output,
     clock,
     fail,
@@ -85,13 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="one grey picture per style picture, in their order: white where that style goes, black where not; "
         "pixels no mask covers keep the photo",
     )
-    parser.add_argument(
-        "--instant",
-        action="store_true",
-        help="paint the photo in one pass of a feed-forward network (Ghiasi et al. 2017; under a second): "
-        "takes --size, --style-strength, --preserve-colour, --style-blend and --device; the optimisation's "
-        "settings do not apply (--init instant starts the optimisation from this picture instead)",
-    )
+    add_instant_option(parser, "the photo")
     add_common_options(parser)
     return parser
 

@@ -22,6 +22,7 @@ from nst.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_common_options,
+    add_instant_option,
     clock,
     fail,
     run_command,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("style", help="the picture whose style is taken")
     parser.add_argument("-o", "--output", required=True, help=f"where to save the result ({', '.join(OUTPUTS)})")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stylise only the first N frames")
+    add_instant_option(parser, "every frame (steadied along the optical flow)")
     add_common_options(parser, video=True)
     return parser
 
@@ -56,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = Path(args.output)
     return run_command(args, lambda: _settings(args, output),
                        lambda executor, settings: _run(args.clip, args.style, output, settings, args.max_frames,
-                                                       executor=executor, quiet=args.quiet))  # fmt: skip
+                                                       executor=executor, quiet=args.quiet,
+                                                       instant=args.instant))  # fmt: skip
 
 
 def _settings(args: argparse.Namespace, output: Path) -> Settings:
@@ -78,19 +81,21 @@ def _run(
     *,
     executor: Executor,
     quiet: bool,
+    instant: bool = False,
 ) -> int:
     from nst.chunks import plan_chunks, stylize_video_chunks  # noqa: PLC0415  # torch loads only when a command runs
 
     bar_format = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]"
     bar = tqdm(total=0, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
     # One chunk of the clip per worker, all at once (here: one worker, the clip in order).
-    run = stylize_video_chunks(executor, clip, style, output, settings, max_frames=max_frames)
+    run = stylize_video_chunks(executor, clip, style, output, settings, max_frames=max_frames, instant=instant)
     try:
         for progress in run:
             if not bar.total:  # the clip's length is known once the first step is made
                 later = settings.frame_iterations if settings.temporal_weight > 0 else settings.iterations
                 lengths = [c.stop - c.first for c in plan_chunks(progress.frames, executor.workers)]
-                bar.total = sum(settings.iterations + (length - 1) * later for length in lengths)
+                first = 1 if instant else settings.iterations
+                bar.total = sum(first + (length - 1) * (1 if instant else later) for length in lengths)
             bar.set_postfix_str(
                 f"frame {progress.frame}/{progress.frames}, {progress.written} written, ETA {clock(progress.eta)}, "
                 f"style={progress.step.style_loss:.3g}, temporal={progress.step.losses.get('temporal', 0.0):.3g}",

@@ -11,6 +11,10 @@
   scale and shift are linear functions of the style vector. Reflection padding throughout,
   so the network takes any size whose sides are multiples of 4 (the engine pads to that).
 
+- :class:`MultiStyleTransformer`: Dumoulin et al.'s network of 26 learned styles (2017): the same
+  shape with every convolution normalised, six residual blocks, and each normalisation's scale
+  and shift a weighted sum of 26 learned rows (a blend of styles is a blend of rows).
+
 The layer names are the graph's (``transformer/residual/residual3/conv1/...``), so a weight
 that does not fit the architecture fails loudly in :func:`_conv` instead of painting noise.
 """
@@ -105,6 +109,12 @@ class StylePredictor(nn.Module):
         return vector.flatten(1)
 
 
+def _normalised(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Instance normalisation (each channel over the picture), then ``scale`` and ``shift`` per channel."""
+    variance, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+    return (x - mean) * torch.rsqrt(variance + EPSILON) * scale + shift
+
+
 class _StyleNorm(nn.Module):
     """Conditional instance normalisation: each channel normalised over the picture, then scaled and
     shifted by amounts computed from the style vector (Dumoulin et al. 2017; Ghiasi et al. 2017)."""
@@ -116,11 +126,8 @@ class _StyleNorm(nn.Module):
         self.shift = _conv(weights, f"{prefix}/Conv/weights", bias=f"{prefix}/Conv/Conv2D_bias")
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        variance, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
         code = style[:, :, None, None]
-        scale: torch.Tensor = self.scale(code)
-        shift: torch.Tensor = self.shift(code)
-        return (x - mean) * torch.rsqrt(variance + EPSILON) * scale + shift
+        return _normalised(x, self.scale(code), self.shift(code))
 
 
 class _PaddedConv(nn.Module):
@@ -150,16 +157,24 @@ class _StyledConv(nn.Module):
 
 
 class _Residual(nn.Module):
-    """Two styled convolutions with a ReLU between, added to the input."""
+    """Two conditioned convolutions with a ReLU between, added to the input."""
 
-    def __init__(self, weights: dict[str, torch.Tensor], block: int) -> None:
+    def __init__(self, first: nn.Module, second: nn.Module) -> None:
         super().__init__()
-        self.first = _StyledConv(weights, f"residual/residual{block}/conv1")
-        self.second = _StyledConv(weights, f"residual/residual{block}/conv2")
+        self.first, self.second = first, second
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = x + self.second(F.relu(self.first(x, style)), style)
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = x + self.second(F.relu(self.first(x, condition)), condition)
         return out
+
+
+def _expanded(h: torch.Tensor, condition: torch.Tensor, layers: nn.ModuleList) -> torch.Tensor:
+    """The way back up: nearest-neighbour x2 and a conditioned convolution (ReLU), twice, then the last
+    conditioned convolution and a sigmoid."""
+    up_first, up_second, last = layers
+    h = F.relu(up_first(F.interpolate(h, scale_factor=2.0, mode="nearest"), condition))
+    h = F.relu(up_second(F.interpolate(h, scale_factor=2.0, mode="nearest"), condition))
+    return torch.sigmoid(last(h, condition))
 
 
 class Transformer(nn.Module):
@@ -173,15 +188,55 @@ class Transformer(nn.Module):
                                             bias=f"transformer/contract/{name}/Conv2D_bias")), nn.ReLU())
             for name, stride in (("conv1", 1), ("conv2", 2), ("conv3", 2))
         ))  # fmt: skip
-        self.residual = nn.ModuleList(_Residual(weights, n) for n in range(1, _RESIDUAL_BLOCKS + 1))
-        self.up1 = _StyledConv(weights, "expand/conv1/conv")
-        self.up2 = _StyledConv(weights, "expand/conv2/conv")
-        self.last = _StyledConv(weights, "expand/conv3/conv")
+        self.residual = nn.ModuleList(
+            _Residual(*(_StyledConv(weights, f"residual/residual{n}/conv{k}") for k in (1, 2)))
+            for n in range(1, _RESIDUAL_BLOCKS + 1)
+        )
+        self.expand = nn.ModuleList(_StyledConv(weights, f"expand/conv{n}/conv") for n in (1, 2, 3))
 
     def forward(self, photo: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         h: torch.Tensor = self.contract(photo)
         for block in self.residual:
             h = block(h, style)
-        h = F.relu(self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest"), style))
-        h = F.relu(self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest"), style))
-        return torch.sigmoid(self.last(h, style))
+        return _expanded(h, style, self.expand)
+
+
+class _TableConv(nn.Module):
+    """Reflection padding, a convolution without bias, instance norm with a blend of 26 learned rows."""
+
+    def __init__(self, weights: dict[str, torch.Tensor], layer: str, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = _PaddedConv(_conv(weights, f"{layer}.w", stride=stride))
+        self.scales: torch.Tensor
+        self.shifts: torch.Tensor
+        self.register_buffer("scales", weights[f"{layer}.norm.gamma"].clone())  # (26, channels)
+        self.register_buffer("shifts", weights[f"{layer}.norm.beta"].clone())
+
+    def forward(self, x: torch.Tensor, blend: torch.Tensor) -> torch.Tensor:
+        scale = (blend @ self.scales)[:, :, None, None]  # (B, 26) @ (26, C)
+        shift = (blend @ self.shifts)[:, :, None, None]
+        return _normalised(self.conv(x), scale, shift)
+
+
+class MultiStyleTransformer(nn.Module):
+    """A photo ``(B, 3, H, W)`` in [0, 1] (sides multiples of 4) and style weights ``(B, 26)`` (a blend of
+    the learned styles, summing to 1) to the painted picture in [0, 1]."""
+
+    STYLES = 26
+    _BLOCKS = 6
+
+    def __init__(self, weights: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.contract = nn.ModuleList(_TableConv(weights, f"contract.{n}", stride=1 if n == 0 else 2) for n in range(3))
+        self.residual = nn.ModuleList(
+            _Residual(*(_TableConv(weights, f"res.{block}.{n}") for n in range(2))) for block in range(self._BLOCKS)
+        )
+        self.expand = nn.ModuleList(_TableConv(weights, f"expand.{n}") for n in range(3))
+
+    def forward(self, photo: torch.Tensor, blend: torch.Tensor) -> torch.Tensor:
+        h = photo
+        for layer in self.contract:
+            h = F.relu(layer(h, blend))
+        for block in self.residual:
+            h = block(h, blend)
+        return _expanded(h, blend, self.expand)

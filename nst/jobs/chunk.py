@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import tempfile
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from PIL import Image
 from nst.execution.base import Job, Place
 from nst.execution.wire import progress_from_wire, progress_to_wire
 from nst.images import load_image
+from nst.instant_video import instant_frames
 from nst.settings import Settings
 from nst.video import FrameStep, stylise_frames
 from nst.videoio import probe, read_frames
@@ -42,6 +43,7 @@ class ChunkJob(Job[FrameStep]):
     previous: bytes | None = None  # the frame before ``first``, as stylised (PNG or file bytes)
     preview_seconds: float | None = None
     preview_size: int | None = None
+    instant: bool = False  # each frame by the one-pass network (nst.instant_video), not optimised
 
     def run_here(self, place: Place) -> Generator[FrameStep, None, None]:
         styles = [load_image(data, name="the style picture") for data in self.styles]
@@ -54,14 +56,26 @@ class ChunkJob(Job[FrameStep]):
             previous = None
             if before is not None:
                 previous = next(photos), load_image(before).resize(self.size, Image.Resampling.LANCZOS)
-            steps = stylise_frames(photos, styles if self.blend else styles[0], self.settings,
-                                   extractor=place.extractor(self.settings), cache=place.cache, previous=previous,
-                                   first_index=self.first + 1, preview_seconds=self.preview_seconds,
-                                   preview_size=self.preview_size)  # fmt: skip
+            steps = self._frames(photos, styles if self.blend else styles[0], previous, place)
             try:
                 yield from steps
             finally:
                 steps.close()
+
+    def _frames(
+        self,
+        photos: Iterator[Image.Image],
+        style: Image.Image | list[Image.Image],
+        previous: tuple[Image.Image, Image.Image] | None,
+        place: Place,
+    ) -> Generator[FrameStep, None, None]:
+        """The frames' loop: painted in one pass and steadied (``instant``), or optimised."""
+        if self.instant:
+            return instant_frames(photos, style, self.settings, model=place.instant(self.settings),
+                                  previous=previous, first_index=self.first + 1)  # fmt: skip
+        return stylise_frames(photos, style, self.settings, extractor=place.extractor(self.settings),
+                              cache=place.cache, previous=previous, first_index=self.first + 1,
+                              preview_seconds=self.preview_seconds, preview_size=self.preview_size)  # fmt: skip
 
     def to_wire(self) -> dict[str, Any]:
         fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
