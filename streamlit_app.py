@@ -26,9 +26,11 @@ from webapp.regions import regions_ui
 from webapp.sidebar import settings_ui
 from webapp.state import session
 from webapp.stylize import stylize_panel
+from webapp.versus import versus_ui
 from webapp.video import video_ui
 
-TABS = ["Optimiser race", "α/β grid", "What each layer sees", "Inside the network", "Gallery", "Video"]
+TABS = ["One pass vs optimisation", "Optimiser race", "α/β grid", "What each layer sees", "Inside the network",
+        "Gallery", "Video"]  # fmt: skip
 
 
 def main() -> None:
@@ -54,7 +56,9 @@ def main() -> None:
         instant_ui(settings, content, style)
         result = stylize_panel(settings, content, style, regions)
         print_size_ui(result)
-    race_tab, grid_tab, layers_tab, inside_tab, gallery_tab, video_tab = st.tabs(TABS)
+    versus_tab, race_tab, grid_tab, layers_tab, inside_tab, gallery_tab, video_tab = st.tabs(TABS)
+    with versus_tab:
+        versus_ui(settings, content, style, result)
     with race_tab:
         race_ui(settings, content, style)
     with grid_tab:

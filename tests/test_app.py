@@ -67,7 +67,7 @@ def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
         "Drop more style pictures here",  # blending, in a collapsed expander
         "Video clip (up to 10 s; MP4, MOV, WebM, MKV, AVI, animated GIF or WebP)",  # the Video tab
     ]
-    assert len(app.image) == 3  # thumbnails of the example photo and style, and the one-pass picture
+    assert len(app.image) == 4  # thumbnails of the photo and style, the one-pass picture, and it again in its tab
     assert "One pass of a feed-forward network" in app.image[2].proto.imgs[0].caption
     assert [b.label for b in app.button][:3] == ["Stylize", "Stop", "Continue"]
     assert not app.button(key="stylize").disabled and app.button(key="stop").disabled
@@ -88,7 +88,8 @@ def test_an_example_runs_end_to_end_with_a_result_and_a_download() -> None:
     result = app.session_state.session.result
     assert result.status == "done" and result.step == result.total == 10
     assert max(result.image.size) == 128 and result.previews >= 1
-    assert len(app.image) == 7  # content, style, one pass, result; in the gallery: its thumbnail, before, after
+    # content, style, one pass, result; one pass and result in their tab; in the gallery: thumbnail, before, after
+    assert len(app.image) == 9
     assert app.download_button[0].label.startswith("Download PNG (128×")
     assert app.progress[0].value == 100
     assert len(result.history) == 10
@@ -461,7 +462,7 @@ def test_every_sidebar_setting_travels_in_the_page_url_and_a_link_opens_it() -> 
         content_weight=2.0, style_weight=100.0, tv_weight=5.0, preserve_colour="histogram", iterations=60,
         output_size=256, scales=1, start_size=128, optimizer="adam", learning_rate=0.05, init="noise", seed=5,
         content_layers=("relu3_2",), style_layers=("relu1_1", "relu3_1"), style_layer_weights=(1.0, 0.5),
-        pooling="avg", style_scale=1.5, precision="float32", style_loss="wasserstein",
+        pooling="avg", style_scale=1.5, precision="float32", style_loss="wasserstein", style_strength=0.6,
     )  # fmt: skip
     not_changed = {"weights", "device"}  # the other choices need a download or a GPU
     first = AppTest.from_file(APP, default_timeout=240)

@@ -22,17 +22,22 @@ from webapp.state import Picture, session
 
 
 def content_ui() -> Picture | None:
-    """The content photo: an upload box or an example."""
-    return picture_ui("content", "1 · Content photo", list(examples.PHOTOS), example_photo)
+    """The content photo: an upload box, the camera (a class demo starts with the class) or an example."""
+    return picture_ui("content", "1 · Content photo", list(examples.PHOTOS), example_photo, camera=True)
 
 
 def style_ui() -> tuple[Picture | None, tuple[float, ...] | None]:
-    """The style picture (an upload box or an example) and, below it, more styles to blend in."""
+    """The style picture (an upload box, a learned style chosen on the contact sheet, or an example) and,
+    below it, more styles to blend in."""
     return blend_ui(picture_ui("style", "2 · Style picture", list(examples.STYLES), example_style))
 
 
-def picture_ui(role: str, title: str, choices: list[str], load_example: Callable[[str], Image.Image]) -> Picture | None:
-    """An upload box (drag and drop), an example picker, and a thumbnail of the choice."""
+def picture_ui(
+    role: str, title: str, choices: list[str], load_example: Callable[[str], Image.Image], *, camera: bool = False
+) -> Picture | None:
+    """An upload box (drag and drop), the camera (``camera``), an example picker, and a thumbnail of the
+    choice. A photo taken comes first, then an upload, then (for the style) a learned style chosen on
+    the contact sheet, then the example."""
     st.subheader(title)
     upload = st.file_uploader(
         f"Drop your own {role} picture here, or browse",
@@ -40,17 +45,29 @@ def picture_ui(role: str, title: str, choices: list[str], load_example: Callable
         key=f"{role}_upload",
         help="PNG, JPEG, WebP, BMP, GIF (first frame) or TIFF",
     )
-    example = st.selectbox(f"…or use an example {role}", choices, key=f"{role}_example", disabled=upload is not None)
+    if camera and st.toggle("Take it with the camera", key=f"{role}_camera", help="The browser asks to use the camera"):
+        shot = st.camera_input("Take a photo", key=f"{role}_camera_shot")
+        upload = shot if shot is not None else upload
+    learned = session().learned_style if role == "style" and upload is None else None
+    example = st.selectbox(f"…or use an example {role}", choices, key=f"{role}_example",
+                           disabled=upload is not None or learned is not None)  # fmt: skip
     if upload is not None:
         try:
             picture = decoded_upload(role, upload)
         except NSTError as error:
             st.error(str(error))
             return None
+    elif learned is not None:
+        picture = learned
+        st.button("Back to the examples", key="learned_style_clear", on_click=_forget_learned_style)
     else:
         picture = example_picture(role, example, load_example)
     st.image(fit(picture.image, THUMBNAIL_SIDE), caption=picture.credit or picture.name, width="stretch")
     return picture
+
+
+def _forget_learned_style() -> None:
+    session().learned_style = None
 
 
 def blend_ui(style: Picture | None) -> tuple[Picture | None, tuple[float, ...] | None]:

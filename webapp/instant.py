@@ -16,10 +16,13 @@ import streamlit as st
 from PIL import Image
 
 from nst import NSTError, Settings
-from nst.instant import painted
+from nst.instant import learned_styles, painted, painted_learned
 from webapp.display import DISPLAY_SIDE, fit
 from webapp.resources import shared_instant_model
-from webapp.state import Picture
+from webapp.state import Picture, session
+
+SHEET_SIDE, SHEET_COLUMNS = 256, 7  # the contact sheet's pictures: small, 26 of them in a few seconds
+LEARNED_SIDE = 512  # a learned style chosen as the style picture: the photo painted at this size
 
 CAPTION = (
     "One pass of a feed-forward network (Ghiasi et al. 2017) in {seconds:.2f} s at {width}x{height}, "
@@ -43,15 +46,20 @@ def _paint(key: tuple[object, ...], _content: Image.Image, _styles: list[Image.I
     return picture, time.perf_counter() - started
 
 
+def instant_picture(settings: Settings, content: Picture, style: Picture) -> tuple[Image.Image, float] | str:
+    """The one-pass picture for these inputs and settings (made once, then kept), and the seconds it
+    took; or why it cannot be made."""
+    inputs = (content.digest, style.digest)  # a blend's digest covers all its pictures
+    key = (inputs, settings.output_size, settings.style_strength, settings.preserve_colour, settings.style_blend,
+           settings.device)  # fmt: skip
+    return _paint(key, content.image, [style.image, *style.blended], settings)
+
+
 def instant_ui(settings: Settings | None, content: Picture | None, style: Picture | None) -> None:
     """The one-pass picture of the photo in the painting's style, with the settings it uses."""
     if settings is None or content is None or style is None:
         return
-    styles = [style.image, *style.blended]
-    inputs = (content.digest, style.digest)  # a blend's digest covers all its pictures
-    key = (inputs, settings.output_size, settings.style_strength, settings.preserve_colour, settings.style_blend,
-           settings.device)  # fmt: skip
-    made = _paint(key, content.image, styles, settings)
+    made = instant_picture(settings, content, style)
     if isinstance(made, str):
         st.warning(f"The one-pass picture cannot be made: {made}", icon=":material/bolt:")
         return
@@ -59,3 +67,32 @@ def instant_ui(settings: Settings | None, content: Picture | None, style: Pictur
     caption = CAPTION.format(seconds=seconds, width=picture.width, height=picture.height,
                              strength=settings.style_strength)  # fmt: skip
     st.image(fit(picture, DISPLAY_SIDE), caption=caption)
+
+
+def learned_sheet_ui(settings: Settings, content: Picture) -> None:
+    """The photo in each of the 26 styles Dumoulin et al.'s network learned; "Use" makes one the style picture."""
+    record = session()
+    with st.expander("26 learned styles: your photo in each, in a few seconds", expanded=True):
+        if st.button("Paint the photo in all 26", key="learned_sheet_paint", icon=":material/grid_view:"):
+            try:
+                record.learned_sheet = content.digest, learned_styles(content.image, settings.replace(
+                    output_size=SHEET_SIDE, style_strength=1.0))  # fmt: skip
+            except NSTError as error:
+                st.warning(f"The learned styles cannot be painted: {error}")
+                return
+        if record.learned_sheet is None or record.learned_sheet[0] != content.digest:
+            st.caption("A second network of the same family learned 26 paintings by heart (Dumoulin et al. 2017); "
+                       "it paints one, or a blend, with no style picture at all.")  # fmt: skip
+            return
+        columns = st.columns(SHEET_COLUMNS)
+        for index, picture in enumerate(record.learned_sheet[1]):
+            column = columns[index % SHEET_COLUMNS]
+            column.image(picture, caption=f"style {index}", width="stretch")
+            column.button("Use", key=f"learned_use_{index}", on_click=_use_learned, args=(index, content, settings),
+                          help=f"Make the photo in learned style {index} the style picture")  # fmt: skip
+
+
+def _use_learned(index: int, content: Picture, settings: Settings) -> None:
+    picture = painted_learned(content.image, index, settings.replace(output_size=LEARNED_SIDE, style_strength=1.0))
+    credit = f"learned style {index} (Dumoulin et al. 2017), painted on your photo"
+    session().learned_style = Picture.of(f"learned style {index}", picture, credit)

@@ -178,6 +178,9 @@ class Session:
     print_version: PrintVersion | None = None
     print_pending: bool = False  # the print-size button was pressed and its run has not ended
     video: VideoJob | None = None  # the clip uploaded in the Video tab (webapp.video)
+    learned_style: Picture | None = None  # the photo in one of the 26 learned styles, chosen as the style picture
+    learned_sheet: tuple[str, list[Image.Image]] | None = None  # (the photo's digest, its 26 learned styles)
+    versus: dict[str, dict[str, float]] | None = None  # the teaching view's errors: picture -> content, style
 
 
 def session() -> Session:

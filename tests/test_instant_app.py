@@ -1,0 +1,40 @@
+"""The app's one-pass parts (AppTest): the contact sheet of learned styles, the camera, the teaching view."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.test_app import APP, small_app, stylize
+
+
+def test_a_learned_style_becomes_the_style_picture_with_one_click() -> None:
+    app = small_app()
+    app.button(key="learned_sheet_paint").click().run()
+    assert not app.exception
+    sheet = app.session_state.session.learned_sheet
+    assert sheet is not None and len(sheet[1]) == 26
+    app.button(key="learned_use_7").click().run()
+    chosen = app.session_state.session.learned_style
+    assert chosen is not None and chosen.name == "learned style 7"
+    assert app.selectbox(key="style_example").disabled
+    captions = [image.proto.imgs[0].caption for image in app.image]
+    assert any("learned style 7" in caption for caption in captions)
+    app.button(key="learned_style_clear").click().run()
+    assert app.session_state.session.learned_style is None and not app.selectbox(key="style_example").disabled
+
+
+def test_the_camera_is_offered_only_when_asked_for() -> None:
+    app = AppTest.from_file(APP, default_timeout=240).run()
+    assert not app.get("camera_input")
+    app.toggle(key="content_camera").set_value(True).run()
+    assert not app.exception and len(app.get("camera_input")) == 1
+
+
+def test_the_teaching_view_judges_one_pass_and_optimisation_side_by_side() -> None:
+    app = stylize(small_app())
+    app.button(key="versus_judge").click().run()
+    assert not app.exception and not app.error
+    judged = app.session_state.session.versus
+    assert set(judged) == {"the photo itself", "one pass", "optimisation"}
+    assert judged["one pass"]["style"] < judged["the photo itself"]["style"]
+    assert judged["optimisation"]["style"] < judged["the photo itself"]["style"]
