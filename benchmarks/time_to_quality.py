@@ -64,6 +64,7 @@ SNAPSHOT_EVERY = 5
 # name -> how the method's Settings differ from the default (given the output size, steps, precision)
 METHODS: dict[str, Callable[[Settings], Settings]] = {
     "default": lambda s: s,
+    "instant": lambda s: s.replace(init="instant"),  # from the one-pass picture, refined at half size
     "start 128": lambda s: s.replace(start_size=128),
     "shallow layers 256:64:16:4:1": lambda s: s.replace(style_layer_weights=(256, 64, 16, 4, 1)),
     "wasserstein style loss": lambda s: s.replace(style_loss="wasserstein"),

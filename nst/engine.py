@@ -13,6 +13,7 @@ optimise at one size; ``scales=1`` does exactly that).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -32,6 +33,7 @@ from nst.layers import deepest_layer
 from nst.objective import TRIM_PIXELS, closure_for, objective
 from nst.optimiser import LeapGuard, lbfgs_history, snapshot, unsnapshot, upsample
 from nst.progress import Progress, Resume
+from nst.refine import keeping_detail
 from nst.scale_targets import targets_at
 from nst.schedule import Scale, plan_scales
 from nst.settings import Settings, safer_after_divergence
@@ -162,6 +164,9 @@ def _plan_run(
     if resume is not None and inputs.start is not None:  # coarse to fine never shrinks the picture
         planned = planned.replace(start_size=max(planned.start_size, max(inputs.start.size)))
     scales = plan_scales(planned)
+    output = scaled_size(inputs.content.size, settings.output_size)
+    if settings.init == "instant" and inputs.start is not None and scales[-1].size < settings.output_size:
+        inputs = dataclasses.replace(inputs, present=keeping_detail(inputs.start, output, inputs.present))
     check_size(
         scaled_size(inputs.content.size, scales[0].size), "content", settings.content_layers + settings.style_layers
     )

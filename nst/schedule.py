@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from nst.settings import Settings
+from nst.settings import MIN_OUTPUT_SIZE, Settings
 
 MAX_SCALE_FACTOR = 1.5  # growth from one scale to the next, at most
+INSTANT_WORKING_SHARE = 0.5  # init "instant": the refinement works at this share of the output size
 
 
 @dataclass(frozen=True)
@@ -40,13 +41,16 @@ def plan_scales(settings: Settings) -> list[Scale]:
         >>> plan_scales(Settings(scales=1, iterations=50))  # the paper's single size
         [Scale(size=512, steps=50)]
         >>> plan_scales(Settings(init="instant", iterations=10))  # from the one-pass picture
-        [Scale(size=512, steps=10)]
+        [Scale(size=256, steps=10)]
 
-    From the one-pass picture (``init="instant"``) the run stays at the output size: the
-    picture is already painted, and each scale up would add the photo's fine detail back.
+    From the one-pass picture (``init="instant"``) the run is one scale at half the output size:
+    the picture is already painted, so the steps only correct it, and they are four times cheaper
+    there; the change they make is added back to the full-size picture (:mod:`nst.refine`), which
+    keeps the network's fine detail (a scale up would add the photo's detail back instead).
     """
     if settings.init == "instant":
-        return [Scale(settings.output_size, settings.iterations)]
+        working = max(MIN_OUTPUT_SIZE, round(settings.output_size * INSTANT_WORKING_SHARE))
+        return [Scale(min(working, settings.output_size), settings.iterations)]
     output, start = settings.output_size, min(settings.start_size, settings.output_size)
     count = settings.scales or (len(settings.scale_split) if settings.scale_split else 0)
     if not count:

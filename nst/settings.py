@@ -35,6 +35,7 @@ OUTPUT_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 1024, 1536, 2048)
 START_SIZES = (64, 96, 128, 192, 256, 384, 512)
 TEMPORAL_WEIGHTS = (0.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 TEMPORAL_WEIGHT = 200.0  # video: see benchmarks/video.py
+INSTANT_STEPS = 10  # init "instant" on the command line without -n: pastiche-50's quality in 5 (docs/performance.md)
 FRAME_ITERATIONS = 20  # video: half the time of 40, steadier, the same style loss (docs/performance.md)
 LEARNING_RATES = {"lbfgs": (0.1, 0.2, 0.5, 1.0, 2.0), "adam": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)}
 

@@ -24,7 +24,7 @@ from nst.feedforward.networks import StylePredictor, Transformer
 from nst.feedforward.weights import model_file, read_weights
 from nst.instant import instant, learned_styles, model_for, painted, painted_learned
 from nst.jobs.instant import InstantJob
-from nst.schedule import plan_scales
+from nst.schedule import Scale, plan_scales
 from tests.conftest import make_content, make_style
 from tests.test_video import decoded, flicker, sliding_frames, write_clip
 
@@ -164,14 +164,30 @@ def test_the_run_is_one_record_with_the_picture(model):
     assert progress.losses == {}
 
 
-def test_refining_starts_from_the_one_pass_picture_at_the_output_size(model, caffe_extractor):
-    """``init="instant"``: one scale, the output size, and the first picture is the network's."""
-    photo, painting = make_content(64, 48), make_style()
-    settings = Settings(output_size=64, init="instant", iterations=1, optimizer="adam", learning_rate=1e-6)
-    assert plan_scales(settings.replace(iterations=10)) == plan_scales(settings.replace(iterations=10, scales=1))
+def test_refining_starts_from_the_one_pass_picture_and_keeps_its_detail(model, caffe_extractor):
+    """``init="instant"``: one scale at half the output size, and every picture handed back is the
+    full-size one-pass picture plus the change the steps made (nothing yet after a tiny step)."""
+    photo, painting = make_content(128, 96), make_style()
+    settings = Settings(output_size=128, init="instant", iterations=1, optimizer="adam", learning_rate=1e-6)
+    assert plan_scales(settings.replace(iterations=10)) == [Scale(64, 10)]
     (progress,) = list(transfer(photo, painting, settings, extractor=caffe_extractor))
     start = painted(model, photo, painting, settings)
-    assert np.abs(np.asarray(progress.image, np.int16) - np.asarray(start, np.int16)).max() <= 1
+    assert progress.size == (64, 48) and progress.image.size == (128, 96)
+    assert np.abs(np.asarray(progress.image, np.int16) - np.asarray(start, np.int16)).max() <= 2
+    refined = list(transfer(photo, painting, settings.replace(optimizer="lbfgs", learning_rate=None, iterations=8),
+                            extractor=caffe_extractor))  # fmt: skip
+    assert refined[-1].image.size == (128, 96)
+    assert refined[-1].style_loss < refined[0].style_loss
+
+
+def test_init_instant_on_the_command_line_takes_ten_steps_unless_told(tmp_path, capsys):
+    photo, painting, out = tmp_path / "photo.png", tmp_path / "painting.png", tmp_path / "out.png"
+    make_content(80, 60).save(photo)
+    make_style().save(painting)
+    assert cli([str(photo), str(painting), "-o", str(out), "--init", "instant", "--size", "80"]) == 0
+    assert "10/10" in capsys.readouterr().err and Image.open(out).size == (80, 60)
+    assert cli([str(photo), str(painting), "-o", str(out), "--init", "instant", "--size", "80", "-n", "3"]) == 0
+    assert "3/3" in capsys.readouterr().err
 
 
 def test_the_job_crosses_the_wire_and_runs_on_an_executor(local_executor):
