@@ -42,7 +42,8 @@ from nst.inputs import style_pictures
 from nst.progress import Progress
 from nst.settings import Settings
 
-STYLE_SIDE = 256  # the predictor was trained on 256x256 style pictures
+STYLE_SIDE = 256  # the predictor was trained on style pictures of 256 px (random 256x256 crops)
+MAX_STYLE_ASPECT = 4  # a longer style picture keeps its middle 4:1
 MULTIPLE = 4  # the transformer halves the picture twice, then doubles it twice
 LEARNED_STYLES = MultiStyleTransformer.STYLES
 SHEET_BATCH = 7  # learned styles painted in one pass of the network (a batch): faster, memory bounded
@@ -58,12 +59,17 @@ class InstantModel:
 
     @torch.inference_mode()
     def style_vector(self, picture: Image.Image) -> torch.Tensor:
-        """The picture's 100 style numbers, from its central square at 256x256 (as the network was trained)."""
-        side = min(picture.size)
-        left, top = (picture.width - side) // 2, (picture.height - side) // 2
-        square = picture.crop((left, top, left + side, top + side))
-        square = square.resize((STYLE_SIDE, STYLE_SIDE), Image.Resampling.LANCZOS)
-        vector: torch.Tensor = self.predictor(to_tensor(square, self.device))[0]
+        """The picture's 100 style numbers. As Magenta's evaluation does, the whole picture is read, resized
+        so that its shorter side is 256 px (the size the network was trained at); a picture longer than
+        4:1 keeps its middle 4:1 (the cost stays bounded)."""
+        scale = STYLE_SIDE / min(picture.size)
+        width, height = (max(STYLE_SIDE, round(side * scale)) for side in picture.size)
+        resized = picture.resize((width, height), Image.Resampling.LANCZOS)
+        longest = MAX_STYLE_ASPECT * STYLE_SIDE
+        if max(width, height) > longest:
+            left, top = max(0, (width - longest) // 2), max(0, (height - longest) // 2)
+            resized = resized.crop((left, top, left + min(width, longest), top + min(height, longest)))
+        vector: torch.Tensor = self.predictor(to_tensor(resized, self.device))[0]
         return vector
 
     @torch.inference_mode()
