@@ -21,6 +21,10 @@
    and flicker as ``video.py`` measures it (the mean change between a frame and the one before,
    shifted by the known motion; 0-255).
 
+5. App: ``streamlit run`` and headless Chromium on this machine, 512 px: the seconds from the
+   last arrow key on the style strength slider (0.05 a press, 2 presses a move, 5 moves) until
+   the page shows the one-pass picture at the new strength (its caption names it).
+
 ``--avx2`` limits oneDNN and PyTorch to AVX2 (a laptop-class CPU without AVX-512 or bfloat16
 units; the default precision then is float32). That does not reproduce two real cores shared
 with a browser: the figures are of this machine's cores.
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,14 +42,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parent / "tests")]
 
 from time_to_quality import AVX2, Judge, pairs  # noqa: E402
 from video import flicker, pan  # noqa: E402
 
 from common import ROOT, machine, run_child, table  # noqa: E402
 
-PARTS = ("speed", "refine", "batch", "video")
+PARTS = ("speed", "refine", "batch", "video", "app")
 
 SPEED = r"""
 import json, resource, statistics, sys, time
@@ -169,6 +174,32 @@ def video_rows(photo, style: Path, folder: Path, frames: int, size: int = 384) -
     return rows
 
 
+def app_rows(folder: Path, presses: int, moves: int = 5) -> list[list[object]]:
+    """Seconds from letting go of the strength slider to the repainted picture on the page."""
+    from selenium.webdriver.common.keys import Keys
+
+    from browser import chromium, streamlit_server, wait_for
+    from test_browser import one_pass_picture, press_keys, strength_slider
+
+    delays = []
+    folder.mkdir()
+    with streamlit_server(folder / "streamlit.log") as url, chromium() as driver:
+        driver.get(f"{url}/?output_size=512")
+        wait_for(lambda: one_pass_picture(driver), 180, what="the one-pass picture")
+        strength = 1.0
+        for _ in range(moves):
+            slider = wait_for(lambda: strength_slider(driver), 30, what="the slider")
+            press_keys(driver, slider, [Keys.ARROW_LEFT] * presses)
+            strength = round(strength - 0.05 * presses, 2)
+            let_go = time.perf_counter()
+            wanted = f"style strength {strength:g}"
+            shown = lambda wanted=wanted: wanted in (one_pass_picture(driver) or ("", ""))[1]  # noqa: E731
+            wait_for(shown, 60, interval=0.01, what=wanted)
+            delays.append(time.perf_counter() - let_go)
+            time.sleep(1.0)
+    return [[presses, moves, f"{statistics.median(delays):.2f}", f"{max(delays):.2f}"]]
+
+
 def _extractor():
     from nst import build_extractor
 
@@ -211,6 +242,11 @@ def main() -> None:
         print(f"# video --instant, a pan of {args.frames} frames at 384 px (model loaded before)")
         print(table(["frames", "count", "frames per second", "flicker (0-255)"],
                     video_rows(chosen[0][1], files[0][2], folder, args.frames)))  # fmt: skip
+        print()
+    if "app" in args.parts:
+        print("# the app: style strength moved, seconds until the repainted picture is on the page (512 px)")
+        rows = app_rows(folder / "one", presses=1) + app_rows(folder / "two", presses=2)
+        print(table(["arrow presses a move", "moves", "median seconds", "slowest"], rows))
         print()
     if "refine" in args.parts:
         rows = []

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -41,8 +42,10 @@ from nst.images import ImageSource, load_image, resize_longest, to_pil, to_tenso
 from nst.inputs import style_pictures
 from nst.progress import Progress
 from nst.settings import Settings
+from nst.targets import picture_digest
 
 STYLE_SIDE = 256  # the predictor was trained on style pictures of 256 px (random 256x256 crops)
+VECTORS_KEPT = 64  # style vectors kept per model (100 numbers each), by the picture's pixels
 MAX_STYLE_ASPECT = 4  # a longer style picture keeps its middle 4:1
 MULTIPLE = 4  # the transformer halves the picture twice, then doubles it twice
 LEARNED_STYLES = MultiStyleTransformer.STYLES
@@ -56,9 +59,26 @@ class InstantModel:
     predictor: StylePredictor
     transformer: Transformer
     device: torch.device
+    vectors: OrderedDict[str, torch.Tensor] = field(default_factory=OrderedDict, compare=False, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def style_vector(self, picture: Image.Image) -> torch.Tensor:
+        """The picture's 100 style numbers (kept for the last ``VECTORS_KEPT`` pictures, by their pixels:
+        a batch's painting, a clip's, the app's as its strength slider moves)."""
+        key = picture_digest(picture)
+        with self.lock:
+            if key in self.vectors:
+                self.vectors.move_to_end(key)
+                return self.vectors[key]
+        vector = self._predicted(picture)
+        with self.lock:
+            self.vectors[key] = vector
+            while len(self.vectors) > VECTORS_KEPT:
+                self.vectors.popitem(last=False)
+        return vector
 
     @torch.inference_mode()
-    def style_vector(self, picture: Image.Image) -> torch.Tensor:
+    def _predicted(self, picture: Image.Image) -> torch.Tensor:
         """The picture's 100 style numbers. As Magenta's evaluation does, the whole picture is read, resized
         so that its shorter side is 256 px (the size the network was trained at); a picture longer than
         4:1 keeps its middle 4:1 (the cost stays bounded)."""

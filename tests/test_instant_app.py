@@ -38,3 +38,12 @@ def test_the_teaching_view_judges_one_pass_and_optimisation_side_by_side() -> No
     assert set(judged) == {"the photo itself", "one pass", "optimisation"}
     assert judged["one pass"]["style"] < judged["the photo itself"]["style"]
     assert judged["optimisation"]["style"] < judged["the photo itself"]["style"]
+
+
+def test_refine_stylizes_from_the_one_pass_picture_with_its_steps() -> None:
+    app = small_app()
+    app.button(key="instant_refine").click().run()
+    assert not app.exception and not app.error
+    assert app.session_state["init"] == "instant" and app.slider(key="iterations").value == 10
+    result = app.session_state.session.result
+    assert result.status == "done" and result.step == result.total == 10 and max(result.image.size) == 128

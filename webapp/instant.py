@@ -17,17 +17,23 @@ from PIL import Image
 
 from nst import NSTError, Settings
 from nst.instant import learned_styles, painted, painted_learned
+from nst.settings import INSTANT_STEPS
 from webapp.display import DISPLAY_SIDE, fit
 from webapp.resources import shared_instant_model
+from webapp.sidebar import write_settings
 from webapp.state import Picture, session
 
+REFINE_HELP = (
+    f"Sets Start from: the one-pass picture and Steps: {INSTANT_STEPS}, then stylizes: the optimisation corrects "
+    "the picture at half size and keeps its strokes."
+)
 SHEET_SIDE, SHEET_COLUMNS = 256, 7  # the contact sheet's pictures: small, 26 of them in a few seconds
 LEARNED_SIDE = 512  # a learned style chosen as the style picture: the photo painted at this size
 
 CAPTION = (
     "One pass of a feed-forward network (Ghiasi et al. 2017) in {seconds:.2f} s at {width}x{height}, "
     "style strength {strength:g}. It has learned to guess what the optimisation would paint; "
-    "Stylize optimises a picture against VGG19 itself (start from this one with Start from: the one-pass picture)."
+    "Stylize optimises a picture against VGG19 itself; Refine starts it from this one."
 )
 
 
@@ -67,6 +73,8 @@ def instant_ui(settings: Settings | None, content: Picture | None, style: Pictur
     caption = CAPTION.format(seconds=seconds, width=picture.width, height=picture.height,
                              strength=settings.style_strength)  # fmt: skip
     st.image(fit(picture, DISPLAY_SIDE), caption=caption)
+    st.button(f"Refine it: {INSTANT_STEPS} steps from this picture", key="instant_refine", icon=":material/brush:",
+              on_click=_refine, args=(settings,), help=REFINE_HELP)  # fmt: skip
 
 
 def learned_sheet_ui(settings: Settings, content: Picture) -> None:
@@ -90,6 +98,12 @@ def learned_sheet_ui(settings: Settings, content: Picture) -> None:
             column.image(picture, caption=f"style {index}", width="stretch")
             column.button("Use", key=f"learned_use_{index}", on_click=_use_learned, args=(index, content, settings),
                           help=f"Make the photo in learned style {index} the style picture")  # fmt: skip
+
+
+def _refine(settings: Settings) -> None:
+    """Stylize from the one-pass picture with the steps that suit it (the sidebar shows both)."""
+    write_settings(settings.replace(init="instant", iterations=INSTANT_STEPS), ("init", "iterations"))
+    session().pending = "start"
 
 
 def _use_learned(index: int, content: Picture, settings: Settings) -> None:
