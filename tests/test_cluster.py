@@ -302,6 +302,32 @@ def test_batch_on_the_cluster_makes_the_same_pictures_as_here(executor, tmp_path
     assert again == ["skipped"] * 6
 
 
+def test_one_pass_pictures_go_to_the_workers_and_are_the_ones_made_here(executor, tmp_path) -> None:
+    """batch --instant on the cluster: each photo on a worker, the same pixels as in this process."""
+    contents = []
+    for index, size in enumerate([(64, 48), (48, 64)]):
+        contents.append(tmp_path / f"photo{index}.png")
+        make_content(*size).save(contents[-1])
+    style = tmp_path / "style.png"
+    make_style(48, 48).save(style)
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    settings = Settings(output_size=64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as many threads as a worker of one CPU has
+    try:
+        events = run_batch(plan_batch(contents, [style], here), settings, LocalExecutor(), instant=True)
+        local = [event.kind for event in events]
+    finally:
+        torch.set_num_threads(threads)
+    remote = [e.kind for e in run_batch(plan_batch(contents, [style], there), settings, executor, instant=True)]
+    assert local.count("done") == remote.count("done") == 2 and "failed" not in remote
+    for made in here.iterdir():
+        ours, theirs = np.asarray(Image.open(made), np.int16), np.asarray(Image.open(there / made.name), np.int16)
+        assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1, made.name
+
+
 def test_a_clip_in_chunks_on_two_workers_has_every_frame_the_audio_and_no_seam(executor, tmp_path) -> None:
     from tests.test_video import SHIFT, decoded, flicker, sliding_frames, write_clip
 

@@ -96,9 +96,10 @@ def _run(
                 lengths = [c.stop - c.first for c in plan_chunks(progress.frames, executor.workers)]
                 first = 1 if instant else settings.iterations
                 bar.total = sum(first + (length - 1) * (1 if instant else later) for length in lengths)
+            losses = progress.step.losses  # none for a frame painted in one pass
             bar.set_postfix_str(
-                f"frame {progress.frame}/{progress.frames}, {progress.written} written, ETA {clock(progress.eta)}, "
-                f"style={progress.step.style_loss:.3g}, temporal={progress.step.losses.get('temporal', 0.0):.3g}",
+                f"frame {progress.frame}/{progress.frames}, {progress.written} written, ETA {clock(progress.eta)}"
+                + (f", style={losses['style']:.3g}, temporal={losses.get('temporal', 0.0):.3g}" if losses else ""),
                 refresh=False,
             )
             bar.update(1)
