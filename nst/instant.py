@@ -35,7 +35,7 @@ from PIL import Image
 
 from nst import colour
 from nst.device import resolve_device
-from nst.errors import SettingsError
+from nst.errors import ImageLoadError, SettingsError
 from nst.feedforward.networks import MultiStyleTransformer, StylePredictor, Transformer
 from nst.feedforward.weights import read_weights
 from nst.images import ImageSource, load_image, resize_longest, to_pil, to_tensor
@@ -48,6 +48,7 @@ STYLE_SIDE = 256  # the predictor was trained on style pictures of 256 px (rando
 VECTORS_KEPT = 64  # style vectors kept per model (100 numbers each), by the picture's pixels
 MAX_STYLE_ASPECT = 4  # a longer style picture keeps its middle 4:1
 MULTIPLE = 4  # the transformer halves the picture twice, then doubles it twice
+MIN_SIDE = 16  # below this its reflection padding (4 px at full size, 1 px at a quarter) has nothing to reflect
 LEARNED_STYLES = MultiStyleTransformer.STYLES
 SHEET_BATCH = 7  # learned styles painted in one pass of the network (a batch): faster, memory bounded
 
@@ -112,7 +113,7 @@ def _batch_through(network: torch.nn.Module, photo: Image.Image, conditions: tor
     picture = to_tensor(photo, device)
     height, width = picture.shape[-2:]
     pad_bottom, pad_right = -height % MULTIPLE, -width % MULTIPLE
-    if pad_bottom or pad_right:  # reflection needs a side longer than the pad: sides are at least 32 px
+    if pad_bottom or pad_right:  # reflection needs a side longer than the pad: sides are at least MIN_SIDE
         picture = F.pad(picture, [0, pad_right, 0, pad_bottom], mode="reflect")
     out: torch.Tensor = network(picture.expand(len(conditions), -1, -1, -1), conditions)
     return [to_pil(each[None, :, :height, :width]) for each in out]
@@ -165,7 +166,7 @@ def painted_learned(content: ImageSource, blend: Sequence[float] | int, settings
     """
     network, device = learned_for(settings)
     weights = _learned_weights(blend)
-    photo = resize_longest(load_image(content, name="the content picture"), settings.output_size)
+    photo = sized_photo(content, settings)
     picture = _through(network, photo, weights.to(device)[None], device)
     if settings.style_strength < 1:
         picture = Image.blend(photo, picture, settings.style_strength)
@@ -175,7 +176,7 @@ def painted_learned(content: ImageSource, blend: Sequence[float] | int, settings
 def learned_styles(content: ImageSource, settings: Settings) -> list[Image.Image]:
     """The photo at ``settings.output_size`` in each of the 26 learned styles, in their order."""
     network, device = learned_for(settings)
-    photo = resize_longest(load_image(content, name="the content picture"), settings.output_size)
+    photo = sized_photo(content, settings)
     rows = torch.eye(LEARNED_STYLES, device=device)
     pictures: list[Image.Image] = []
     with torch.inference_mode():
@@ -204,8 +205,23 @@ def painted(
         ImageLoadError: a picture cannot be read.
         SettingsError: no style picture, or blend weights that do not fit them.
     """
-    photo = resize_longest(load_image(content, name="the content picture"), settings.output_size)
+    photo = sized_photo(content, settings)
     return painted_with(model, photo, style_vector_for(model, photo, style, settings), settings)
+
+
+def sized_photo(content: ImageSource, settings: Settings) -> Image.Image:
+    """The photo at ``settings.output_size``, refused when a side is too short for the network.
+
+    Raises:
+        ImageLoadError: it cannot be read, or a side would be under ``MIN_SIDE`` px.
+    """
+    photo = resize_longest(load_image(content, name="the content picture"), settings.output_size)
+    if min(photo.size) < MIN_SIDE:
+        raise ImageLoadError(
+            f"the content picture is too narrow: resized it is {photo.width}x{photo.height} px, and the one-pass "
+            f"network needs at least {MIN_SIDE} px on each side; crop it to a less extreme shape or raise the size"
+        )
+    return photo
 
 
 def style_vector_for(

@@ -269,3 +269,8 @@ def test_the_learned_styles_match_their_graph_and_make_a_contact_sheet():
     assert len({np.asarray(picture).tobytes() for picture in sheet}) == 26
     with pytest.raises(SettingsError, match="0 to 25"):
         painted_learned(photo, 26, Settings(output_size=64))
+
+
+def test_a_photo_too_narrow_for_the_network_is_refused_with_a_message(model):
+    with pytest.raises(ImageLoadError, match="too narrow.*at least 16 px"):
+        painted(model, Image.new("RGB", (600, 12), "white"), make_style(), Settings(output_size=512))

@@ -14,11 +14,10 @@ import streamlit as st
 from PIL import Image
 
 import nst
-from nst import FeatureExtractor, examples
-from nst.device import resolve_device
+from nst import FeatureExtractor, Settings, examples
 from nst.errors import NSTError
 from nst.execution import CLUSTER_VARIABLE, FALLBACK_VARIABLE, Executor, executor_for
-from nst.instant import InstantModel, load_model
+from nst.instant import InstantModel, model_for
 from nst.limits import Limits
 from nst.runqueue import RunQueue
 
@@ -33,9 +32,10 @@ def shared_extractor(weights: str, pooling: str, device: str) -> FeatureExtracto
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def shared_instant_model(device: str) -> InstantModel | str:
-    """The one-pass networks for the whole server (read-only), or why they cannot be loaded."""
+    """The one-pass networks for the whole server (read-only; the same ones the server's jobs use), or why
+    they cannot be loaded."""
     try:
-        return load_model(resolve_device(device))
+        return model_for(Settings(device=device))
     except NSTError as error:
         return str(error)
 
