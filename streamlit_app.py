@@ -38,8 +38,9 @@ def main() -> None:
     record = session()
     st.title("Neural style transfer")
     st.caption(
-        "Gatys, Ecker and Bethge (2015): a picture is optimised until its VGG19 features match the photo "
-        "and its feature correlations (Gram matrices) match the painting. Tune α and β while it runs."
+        "A trained network paints the photo in one pass at once (Ghiasi et al. 2017); Stylize optimises a picture "
+        "until its VGG19 features match the photo and its feature correlations (Gram matrices) match the painting "
+        "(Gatys, Ecker and Bethge 2015). Tune α and β while it runs."
     )
     settings = settings_ui()
     content_column, style_column, result_column = st.columns([1, 1, 1.6], gap="medium")

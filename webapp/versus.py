@@ -23,7 +23,7 @@ with them in a single forward pass.
 
 **What it gives up:** it can only paint what its training taught it. It knows nothing of α and β,
 of which VGG19 layers to match, of regions or of the style's scale; a painting far from what it saw
-comes out as a guess, and it is judged by the same errors below only approximately. The
+comes out as a guess, and its pictures only roughly minimise the errors measured below. The
 optimisation minimises exactly those errors for *this* photo and *this* painting, so given time it
 matches them better; starting it from the network's picture (Start from: the one-pass picture) gets
 there in a few steps.
