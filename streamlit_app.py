@@ -54,9 +54,11 @@ def main() -> None:
     with regions_area:
         regions = regions_ui(content, style)
     with result_column:
-        instant_ui(settings, content, style)
+        one_pass = st.container()  # above the result, but painted after its buttons are drawn
         result = stylize_panel(settings, content, style, regions)
         print_size_ui(result)
+    with one_pass:
+        instant_ui(settings, content, style)
     versus_tab, race_tab, grid_tab, layers_tab, inside_tab, gallery_tab, video_tab = st.tabs(TABS)
     with versus_tab:
         versus_ui(settings, content, style, result)
