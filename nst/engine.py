@@ -155,7 +155,7 @@ def _plan_run(
         if offset < 0 or total <= offset:
             raise SettingsError(f"cannot resume at step {offset} of {total}: no steps are left")
     if settings.init == "instant" and init_image is None:  # the one-pass picture, at the output size
-        init_image = painted(model_for(settings), content, style, settings)
+        init_image = painted(model_for(settings), content, style, settings, masks)
     if settings.init == "image" and init_image is None:
         raise SettingsError("init 'image' needs a starting picture: pass init_image (--init-image on the command line)")
     inputs = prepare_inputs(settings, content, style, init_image, masks, temporal)

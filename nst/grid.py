@@ -51,8 +51,12 @@ class GridStep:
 
 def cells(base: Settings | None = None, *, size: int = 96, steps: int = 40,
           ratios: Sequence[float] = RATIOS) -> list[Cell]:  # fmt: skip
-    """The grid's cells, row by row: depth 1..5 down, ratios across (alpha = 1)."""
-    base = (base or Settings()).replace(
+    """The grid's cells, row by row: depth 1..5 down, ratios across (alpha = 1).
+
+    They start from the photo where ``base`` starts from the one-pass picture, which knows no α or β.
+    """
+    base = (base or Settings()).from_the_photo()
+    base = base.replace(
         output_size=size, iterations=steps, scales=1, preview_every=0, content_weight=1.0, style_layer_weights=None
     )
     return [

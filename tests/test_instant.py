@@ -128,6 +128,21 @@ def test_a_blend_weighs_the_style_pictures(model):
     assert np.abs(np.asarray(halves, np.int16) - np.asarray(first_alone, np.int16)).mean() > 1
 
 
+def test_with_regions_each_style_paints_its_own_region_and_the_photo_stays_elsewhere(model, tmp_path):
+    photo, first, second = make_content(96, 64), make_style(seed=1), make_style(seed=7).rotate(90)
+    left, middle = np.zeros((64, 96), np.uint8), np.zeros((64, 96), np.uint8)
+    left[:, :32], middle[:, 32:64] = 255, 255
+    masks = [Image.fromarray(left), Image.fromarray(middle)]
+    settings = Settings(output_size=96)
+    picture = np.asarray(painted(model, photo, [first, second], settings, masks), np.int16)
+    alone = [np.asarray(painted(model, photo, style, settings), np.int16) for style in (first, second)]
+    assert np.abs(picture[:, :32] - alone[0][:, :32]).max() <= 1
+    assert np.abs(picture[:, 32:64] - alone[1][:, 32:64]).max() <= 1
+    assert np.abs(picture[:, 64:] - np.asarray(photo, np.int16)[:, 64:]).max() <= 1  # no mask: the photo
+    with pytest.raises(SettingsError, match="one mask per style"):
+        painted(model, photo, [first, second], settings, masks[:1])
+
+
 def test_luminance_keeps_the_photos_colours(model):
     photo = make_content(64, 48)
     picture = painted(model, photo, make_style(), Settings(output_size=64, preserve_colour="luminance"))

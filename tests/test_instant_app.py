@@ -47,3 +47,20 @@ def test_refine_stylizes_from_the_one_pass_picture_with_its_steps() -> None:
     assert app.session_state["init"] == "instant" and app.slider(key="iterations").value == 10
     result = app.session_state.session.result
     assert result.status == "done" and result.step == result.total == 10 and max(result.image.size) == 128
+
+
+def test_stylize_refines_the_one_pass_picture_by_default_and_the_steps_follow_the_start() -> None:
+    app = AppTest.from_file(APP, default_timeout=240).run()
+    assert app.selectbox(key="preset").value == "one pass, refined"
+    assert app.selectbox(key="init").value == "instant" and app.slider(key="iterations").value == 10
+    app.select_slider(key="output_size").set_value(128)
+    result = stylize(app).session_state.session.result
+    assert not app.exception and result.status == "done"
+    assert result.settings.init == "instant" and result.step == result.total == 10
+    app.selectbox(key="init").set_value("content").run()
+    assert app.slider(key="iterations").value == 120  # the optimisation's own default from the photo
+    app.slider(key="iterations").set_value(50).run()
+    app.selectbox(key="init").set_value("instant").run()
+    assert app.slider(key="iterations").value == 50  # steps a person chose stay
+    app.selectbox(key="preset").set_value("default").run()
+    assert app.selectbox(key="init").value == "content" and app.slider(key="iterations").value == 120

@@ -10,12 +10,13 @@ from PIL import Image
 
 from nst import Settings
 from nst.images import save_picture
+from nst.presets import QUICK, preset
 from webapp.state import Result
 
 DISPLAY_SIDE = 768  # previews are sent at most this large; downloads are full size
 THUMBNAIL_SIDE = 320
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
-DEFAULTS = Settings()  # the engine's defaults are the app's defaults
+DEFAULTS = Settings(**preset(QUICK))  # the app starts on a preset: Stylize refines the one-pass picture
 OPTIMISER_NAMES = {"lbfgs": "L-BFGS", "adam": "Adam"}
 STYLE_LOSS_NAMES = {"gram": "Gram matrices (Gatys)", "wasserstein": "mean and covariance (Wasserstein)"}
 

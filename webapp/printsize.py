@@ -46,7 +46,9 @@ def print_size_ui(result: Result | None) -> None:
         dpi = int(columns[2].number_input("DPI", min_value=30, max_value=2400, value=300, step=50, key="print_dpi"))
         size = longest * factor if factor else int(asked)
         width, height = scaled_size(result.content.image.size, size)  # as the engine sizes it: from the photo
-        settings = result.settings.replace(output_size=size, dpi=dpi, iterations=PRINT_STEPS, preview_every=0)
+        settings = result.settings.from_the_photo().replace(
+            output_size=size, dpi=dpi, iterations=PRINT_STEPS, preview_every=0
+        )
         problem = _problem(settings, size, longest)
         st.caption(
             f"{width}×{height} px prints at {width / dpi * CM_PER_INCH:.1f} × {height / dpi * CM_PER_INCH:.1f} cm "

@@ -1,6 +1,7 @@
 """The optimiser race: two runs on the same pictures side by side, both forming live.
 
-Both use the sidebar's settings except the optimiser and its learning rate; the chart
+Both use the sidebar's settings except the optimiser and its learning rate, and both start
+from the photo where the sidebar says the one-pass picture (the race is the optimisers'); the chart
 shows the loss against steps and against each run's own computing time.
 """
 
@@ -49,7 +50,7 @@ def race_ui(settings: Settings | None, content: Picture | None, style: Picture |
     slots = {name: column.empty() for name, column in zip("AB", st.columns(2), strict=True)}
     chart = st.empty()
     if start and settings is not None and content is not None and style is not None:
-        base = settings.replace(output_size=size, iterations=steps, scales=1, preview_every=0)
+        base = settings.from_the_photo().replace(output_size=size, iterations=steps, scales=1, preview_every=0)
         _run_race({"A": base.replace(**runner_a), "B": base.replace(**runner_b)}, content, style, slots, chart)
     outcome = record.race
     if outcome is not None:

@@ -18,8 +18,8 @@ import streamlit as st
 
 from nst import VGG19_LAYERS, NSTError, Settings
 from nst.device import available_devices, resolve_device
-from nst.presets import PRESETS, preset
-from nst.settings import LEARNING_RATES, help_text, metadata
+from nst.presets import PRESETS, QUICK, preset
+from nst.settings import LEARNING_RATES, default_iterations, help_text, metadata
 from webapp.display import DEFAULTS, OPTIMISER_NAMES, STYLE_LOSS_NAMES, number
 from webapp.inputs import start_picture_ui
 from webapp.resources import LIMITS
@@ -36,7 +36,7 @@ INIT_LABELS = {
     "noise": "white noise (as in the paper)",
     "style": "the style picture",
     "image": "a picture you upload",
-    "instant": "the one-pass picture, refined at full size",
+    "instant": "the one-pass picture (refined at half size, its strokes kept)",
 }
 ADAM_DEFAULT_RATE = Settings(optimizer="adam").lr
 
@@ -67,6 +67,7 @@ class Knob:
     value_of: Callable[[Settings], Any] | None = None  # Settings -> the widget's value
     setting_of: Callable[[Any], Any] | None = None  # the widget's value -> the Settings value
     shown_when: Callable[[dict[str, Any]], bool] | None = None  # drawn only when the values so far allow
+    on_change: Callable[[], None] | None = None  # the widget's callback
 
     @property
     def widget_key(self) -> str:
@@ -78,6 +79,17 @@ class Knob:
 
     def setting(self, value: Any) -> Any:
         return self.setting_of(value) if self.setting_of is not None else value
+
+
+def _steps_follow_start() -> None:
+    """Steps follow Start from while they show a start's default: 10 from the one-pass picture, 120 otherwise.
+
+    Steps the person chose themselves stay as they are.
+    """
+    state = st.session_state
+    defaults = {default_iterations(init) for init in metadata("init")["choices"]}
+    if state.get("iterations") in defaults:
+        state["iterations"] = default_iterations(state["init"])
 
 
 KNOBS: tuple[Knob, ...] = (
@@ -128,7 +140,7 @@ KNOBS: tuple[Knob, ...] = (
         value_of=lambda settings: settings.lr if settings.optimizer == "adam" else ADAM_DEFAULT_RATE,
         shown_when=lambda values: values.get("optimizer") == "adam",
     ),
-    Knob("init", "Start from", "selectbox", "Run", _choices("init"), INIT_LABELS),
+    Knob("init", "Start from", "selectbox", "Run", _choices("init"), INIT_LABELS, on_change=_steps_follow_start),
     Knob("seed", "Seed", "number", "Run", lambda: (0, 2**31 - 1, 1)),
     Knob("content_layers", "Content layers", "multiselect", "Layers", lambda: VGG19_LAYERS),
     Knob("style_layers", "Style layers", "multiselect", "Layers", lambda: VGG19_LAYERS),
@@ -149,7 +161,8 @@ def _draw(knob: Knob, container: Any) -> Any:
     through the session state (Streamlit then logs a warning on the server): the URL carries
     only values that differ from the widget's default, so the default must be the engine's.
     """
-    common: dict[str, Any] = {"key": knob.widget_key, "help": help_text(knob.name), "bind": BIND}
+    common: dict[str, Any] = {"key": knob.widget_key, "help": help_text(knob.name), "bind": BIND,
+                              "on_change": knob.on_change}  # fmt: skip
     default = knob.widget_value(DEFAULTS)
     if knob.labels is not None:
         common["format_func"] = knob.labels.get
@@ -167,10 +180,11 @@ def _draw(knob: Knob, container: Any) -> Any:
         low, high, _ = options
         value = container.number_input(knob.label, low, high, value=default, **common)
         return int(value)
+    index = options.index(default) if default in options else 0
     if knob.kind == "radio":
-        return container.radio(knob.label, options, horizontal=knob.name != "preserve_colour", **common)
+        return container.radio(knob.label, options, index, horizontal=knob.name != "preserve_colour", **common)
     if knob.kind == "selectbox":
-        return container.selectbox(knob.label, options, **common)
+        return container.selectbox(knob.label, options, index, **common)
     return container.multiselect(knob.label, options, default=default, **common)
 
 
@@ -181,6 +195,7 @@ def settings_ui() -> Settings | None:
     bar.selectbox(
         "Preset",
         list(PRESETS),
+        index=list(PRESETS).index(QUICK),
         key="preset",
         on_change=_apply_preset,
         help="Sets every knob below to a named starting point: "
@@ -248,4 +263,4 @@ def write_settings(settings: Settings, fields: Collection[str] | None = None) ->
 def _apply_preset() -> None:
     """A preset sets every knob except the device, which belongs to the machine, not the recipe."""
     fields = [knob.name for knob in KNOBS if knob.name != "device"]
-    write_settings(DEFAULTS.replace(**preset(st.session_state.preset)), fields)
+    write_settings(Settings(**preset(st.session_state.preset)), fields)

@@ -9,6 +9,7 @@ from PIL import Image
 from nst import FeatureExtractor, Settings, evaluate
 from webapp.display import DISPLAY_SIDE, fit
 from webapp.instant import instant_picture, learned_sheet_ui
+from webapp.sidebar import INIT_LABELS
 from webapp.state import Picture, Result, session
 from webapp.turns import model_turn
 
@@ -47,8 +48,9 @@ def versus_ui(settings: Settings | None, content: Picture | None, style: Picture
         left.image(fit(made[0], DISPLAY_SIDE), caption=f"One pass: {made[1]:.2f} s", width="stretch")
     if result is not None and result.content.same_as(content) and result.style.same_as(style):
         pictures["optimisation"] = result.image
+        started = INIT_LABELS[result.settings.init]
         right.image(fit(result.image, DISPLAY_SIDE), width="stretch",
-                    caption=f"Optimisation: {result.step} steps in {result.seconds:.0f} s")  # fmt: skip
+                    caption=f"Optimisation from {started}: {result.step} steps in {result.seconds:.0f} s")  # fmt: skip
     else:
         right.info("Press Stylize to optimise a picture of the same photo and painting.")
     record = session()

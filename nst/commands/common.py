@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from PIL import Image
 
 from nst.errors import NSTError
-from nst.settings import INSTANT_STEPS, Settings
+from nst.settings import Settings, default_iterations
 
 if TYPE_CHECKING:
     from nst.execution.base import Executor
@@ -113,13 +113,13 @@ def _add_settings(parser: argparse.ArgumentParser, *, video: bool) -> None:
 def settings_given(args: argparse.Namespace) -> dict[str, Any]:
     """The Settings fields given on the command line (after setting up logging as ``-v`` asks).
 
-    ``--init instant`` without ``-n`` refines the one-pass picture :data:`~nst.settings.INSTANT_STEPS`
-    steps, not the optimisation's default 120: it starts from a finished picture.
+    ``--init instant`` without ``-n`` takes :func:`~nst.settings.default_iterations` steps (10), not
+    the optimisation's 120: it starts from a finished picture.
     """
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if hasattr(args, f.name)}
     if given.get("init") == "instant" and "iterations" not in given:
-        given["iterations"] = INSTANT_STEPS
+        given["iterations"] = default_iterations(given["init"])
     return given
 
 
