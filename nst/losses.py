@@ -73,7 +73,9 @@ class _FloatGram(torch.autograd.Function):
         return (flat.transpose(1, 2) @ symmetric).transpose(1, 2)
 
 
-def style_statistics(features: torch.Tensor, positions: float | None = None, loss: str = "gram") -> torch.Tensor:
+def style_statistics(
+    features: torch.Tensor, positions: float | None = None, loss: str = "gram", mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """What a style loss compares at one layer, summed over positions (so tiles add up).
 
     ``gram``: the Gram matrix ``(B, C, C)`` (:func:`gram_matrix`). ``wasserstein``: the Gram
@@ -81,12 +83,19 @@ def style_statistics(features: torch.Tensor, positions: float | None = None, los
     and second moments, from which :func:`wasserstein_error` takes the mean and covariance.
     Both are averages over positions, so several styles blend by a weighted sum (a mixture's
     moments) and a tiled picture's shares add up to the whole picture's.
+
+    ``mask`` ``(1, 1, H, W)`` (a region's, Gatys et al. 2017): the guided Gram matrix
+    ``(F m)(F m)^T`` and the mean ``sum(m^2 F)``, both to be divided by ``sum(m^2)`` as
+    ``positions``: the same weights ``m^2`` for both moments, so the covariance they give is a
+    weighted covariance (positive semi-definite) and a uniform soft mask gives the plain mean.
     """
-    gram = gram_matrix(features, positions)
+    masked = features if mask is None else features * mask
+    gram = gram_matrix(masked, positions)
     if loss == "gram":
         return gram
     b, c, h, w = features.shape
-    mean = features.sum(dim=(2, 3), dtype=torch.float32) / (h * w if positions is None else positions)
+    weighted = masked if mask is None else masked * mask
+    mean = weighted.sum(dim=(2, 3), dtype=torch.float32) / (h * w if positions is None else positions)
     return torch.cat([gram, mean.unsqueeze(-1)], dim=-1)
 
 

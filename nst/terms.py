@@ -168,9 +168,11 @@ class RegionStyleTerm(_WholePicture):
 
     For style ``k`` with mask ``m`` at a layer, ``G_k = (F m)(F m)^T / sum(m^2)``: the Gram
     matrix of the features inside the region, averaged over the region's area (so a small
-    region weighs as much as a large one), compared with style ``k``'s whole-picture Gram
-    matrix by the same relative error as :class:`StyleTerm`. The styles' errors are averaged
-    with ``style_weights`` (summing to 1); a style whose region is empty is left out.
+    region weighs as much as a large one); with the Wasserstein loss the mean beside it takes
+    the same weights, ``sum(m^2 F) / sum(m^2)`` (:func:`~nst.losses.style_statistics`);
+    compared with style ``k``'s whole-picture Gram matrix by the same relative error as
+    :class:`StyleTerm`. The styles' errors are averaged with ``style_weights`` (summing to 1);
+    a style whose region is empty is left out.
     """
 
     weight: float
@@ -200,7 +202,7 @@ class RegionStyleTerm(_WholePicture):
         shares = []
         for k in self._weights:
             mask = window.crop(self.masks[k][layer], activation).to(activation.dtype)  # (1, 1, h, w)
-            shares.append(style_statistics(activation * mask, self._areas[k][layer], self.loss)[0])
+            shares.append(style_statistics(activation, self._areas[k][layer], self.loss, mask)[0])
         return torch.stack(shares)
 
     def total(self, sums: Mapping[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
