@@ -28,6 +28,7 @@ from nst.images import save_picture
 from nst.jobs.instant import InstantJob
 from nst.jobs.picture import PictureJob
 from nst.progress import Progress
+from nst.schedule import plan_scales
 from nst.settings import Settings
 
 RESUME_EVERY_SECONDS = 10.0  # on a cluster, a run sends its picture this often (to resume from if its worker is lost)
@@ -116,7 +117,10 @@ def run_batch(
     if not todo:
         return
     ended: set[int] = set()
-    jobs = [_job(pair, settings, instant) for _, pair in todo]
+    # Every style's targets at every scale, and two photos': the last photo's are newer than the
+    # first style's when the next photo starts, so a least-recently-used cache drops them only then.
+    kept = len(plan_scales(settings)) * (2 + len({pair.style for _, pair in todo}))
+    jobs = [_job(pair, settings, instant, kept) for _, pair in todo]
     many = run_many(executor, jobs, parallel=executor.workers)
     with contextlib.closing(many) as records:
         for number, record in records:
@@ -134,11 +138,14 @@ def run_batch(
             yield BatchEvent(index, pair, "failed", message="the run ended without a picture")
 
 
-def _job(pair: Pair, settings: Settings, instant: bool) -> Job[Progress]:
+def _job(pair: Pair, settings: Settings, instant: bool, targets_kept: int) -> Job[Progress]:
+    """``targets_kept``: the target cache holds every style's targets at every scale, so a painting's
+    are computed once per process, however many styles and scales the batch has."""
     if instant:
         return InstantJob(pair.content, pair.style, settings)
     # A picture now and then, so that a run whose worker is lost goes on from it.
-    return PictureJob(pair.content, pair.style, settings, preview_seconds=RESUME_EVERY_SECONDS)
+    return PictureJob(pair.content, pair.style, settings, preview_seconds=RESUME_EVERY_SECONDS,
+                      targets_kept=targets_kept)  # fmt: skip
 
 
 def _write(index: int, pair: Pair, settings: Settings, picture: Image.Image) -> Iterator[BatchEvent]:

@@ -39,7 +39,7 @@ from nst.schedule import Scale, plan_scales
 from nst.settings import Settings, safer_after_divergence
 from nst.targets import TargetCache, Temporal
 from nst.terms import build_terms
-from nst.tiles import Layout, budget_bytes, plan_layout, tiled_objective
+from nst.tiles import Layout, budget_bytes, margin_for, plan_layout, tiled_objective
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +335,8 @@ def layout_for(settings: Settings, size: tuple[int, int], budget: int, precision
     width, height = size
     history = lbfgs_history(torch.empty((1, 3, height, width), device="meta"))
     return plan_layout(height, width, budget=budget, precision=precision, optimizer=settings.optimizer,
-                       whole_history=history, content_layers=settings.content_layers, masks=masks)  # fmt: skip
+                       whole_history=history, content_layers=settings.content_layers, masks=masks,
+                       margin=margin_for(settings.content_layers + settings.style_layers))  # fmt: skip
 
 
 def evaluate(

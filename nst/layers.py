@@ -78,6 +78,29 @@ def deepest_layer(names: Iterable[str]) -> str:
     return max(layers, key=LAYER_INDEX.__getitem__)
 
 
+def reach(name: str) -> int:
+    """How many pixels beyond its own cell a unit of this layer reads: its receptive field's half.
+
+    A unit's cell is the ``2**pools`` square of pixels its grid position covers. Each 3x3
+    convolution widens what it reads by one cell of its grid on each side, and each 2x2 pooling
+    by one cell after it; the reach is the larger of the two sides. A tile whose margin is at least
+    this reach computes its core's units exactly as the whole picture does (:mod:`nst.tiles`).
+
+    Examples:
+        >>> reach("relu1_1"), reach("relu4_2"), reach("relu5_1")  # receptive fields 3, 84 and 156 px
+        (1, 38, 70)
+    """
+    before = after = 0
+    stride = 1
+    for layer in VGG19_LAYERS[: LAYER_INDEX[canonical_layer(name)] + 1]:
+        if layer.startswith("conv"):
+            before, after = before + stride, after + stride
+        elif layer.startswith("pool"):
+            after += stride
+            stride *= 2
+    return max(before, after - stride + 1)
+
+
 def pools_before(name: str) -> int:
     """How many 2x2 poolings lie before a layer: its grid is the picture's divided by ``2**pools``."""
     return sum(1 for layer in VGG19_LAYERS[: LAYER_INDEX[canonical_layer(name)]] if layer.startswith("pool"))

@@ -101,6 +101,10 @@ class TargetCache:
             self._entries.popitem(last=False)
         return value
 
+    def hold(self, entries: int) -> None:
+        """Keep at least ``entries`` from now on (a batch: every style's targets at every scale, and a photo's)."""
+        self.max_entries = max(self.max_entries, entries)
+
     def clear(self) -> None:
         self._entries.clear()
 

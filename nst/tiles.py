@@ -15,11 +15,12 @@ per pixel in float32 (0.7 KB in bfloat16), so 19 GB at 4096x3072. Above the memo
    added into the picture's gradient.
 
 Each tile owns the activations at its *core*; it is run through the network with a
-margin of :data:`MARGIN` pixels of its neighbours around the core, so the core's
-activations are computed from the real neighbourhood rather than from padding. Gradients
-of overlapping tiles are *added*, not blended: the margins carry exactly the gradient that
+margin of its neighbours around the core as wide as the deepest layer read reaches
+(:func:`margin_for`: 80 px for relu5_1, whose receptive field is 156 px), so the core's
+activations are computed from the real neighbourhood, never from the box's padding.
+Gradients of overlapping tiles are *added*, not blended: the margins carry the gradient that
 flows from the core's activations into the neighbouring pixels, so the sum is the whole
-picture's gradient up to what lies beyond the margin (tests/test_tiles.py measures both).
+picture's gradient up to rounding (tests/test_tiles.py measures both, at the borders too).
 
 Departs from Gatys et al., who optimise the whole picture at once, and from how other
 tools tile: neural-style-pt's tiling and most "tiled style transfer" scripts stylise each
@@ -42,13 +43,13 @@ import torch
 
 from nst.device import release_free_memory
 from nst.errors import SettingsError
-from nst.layers import pools_before
+from nst.layers import pools_before, reach
 from nst.losses import style_statistics
 from nst.targets import content_features, style_grams
 from nst.terms import Additive, Term, Window, layers_read, report
 
 ALIGN = 16  # tile corners on a 16 px grid keep every layer's grid aligned down to relu5_x (4 pools)
-MARGIN = 64  # px of neighbours each tile sees around its core (a multiple of ALIGN)
+MARGIN = 80  # px of neighbours each tile sees around its core when it reads relu5_1: margin_for()
 MIN_CORE = 128  # px: smaller cores would spend most of the time on margins
 GB = 2**30
 DEFAULT_BUDGET_GB = {"cpu": 2.0, "mps": 4.0}  # CUDA: three quarters of the GPU's free memory
@@ -149,6 +150,7 @@ def plan_layout(
     whole_history: int,
     content_layers: Sequence[str] = ("relu4_2",),
     masks: int = 0,
+    margin: int = MARGIN,
 ) -> Layout:
     """The whole picture when a step fits in ``budget`` bytes; else the largest tiles that do.
 
@@ -156,7 +158,8 @@ def plan_layout(
     keeps as many curvature pairs as fit in half of what the picture and its targets leave
     of the budget (at most that history, at least :data:`MIN_TILED_HISTORY`); where even
     those do not fit (or leave no room for the smallest tile), the scale runs Adam at
-    :data:`TILED_ADAM_RATE`, which needs two picture-sized vectors. The tiles get the rest.
+    :data:`TILED_ADAM_RATE`, which needs two picture-sized vectors. The tiles get the rest,
+    each with ``margin`` px around its core (:func:`margin_for` the layers the terms read).
 
     Raises:
         SettingsError: the budget is too small for this size even in the smallest tiles.
@@ -167,7 +170,7 @@ def plan_layout(
         >>> layout = plan_layout(3072, 4096, budget=2 * GB, precision=torch.float32, optimizer="lbfgs",
         ...                      whole_history=6)
         >>> layout.tiled, layout.optimizer, len(layout.tiles)
-        (True, 'adam', 112)
+        (True, 'adam', 140)
     """
     budget, asked = int(HEADROOM * budget), budget
     pixels = height * width
@@ -184,18 +187,28 @@ def plan_layout(
             options.append(Layout((), "lbfgs", history))
     options.append(Layout((), "adam", None, TILED_ADAM_RATE if optimizer == "lbfgs" else None))
     per_pixel = TILE_BYTES_PER_PIXEL.get(precision, TILE_BYTES_PER_PIXEL[torch.float32])
-    smallest = (MIN_CORE + 2 * MARGIN) ** 2
+    smallest = (MIN_CORE + 2 * margin) ** 2
     for option in options:
         state = (LBFGS_VECTORS + 2 * option.history if option.history else ADAM_VECTORS) * vector
         tile_pixels = int((left - state - TILE_BYTES_FIXED) // per_pixel)
         if tile_pixels >= smallest:
-            tiles = plan_tiles(height, width, tile_pixels)
+            tiles = plan_tiles(height, width, tile_pixels, margin)
             return Layout(tiles, option.optimizer, option.history, option.learning_rate)
     needed = fixed + ADAM_VECTORS * vector + TILE_BYTES_FIXED + per_pixel * smallest
     raise SettingsError(
         f"a memory budget of {asked / GB:.2g} GB is too small for {width}x{height} px: it needs at least "
         f"{math.ceil(needed / HEADROOM / GB * 10) / 10:.1f} GB; raise the budget or choose a smaller size"
     )
+
+
+def margin_for(layers: Sequence[str]) -> int:
+    """The margin that makes a tile's core exact for ``layers``: the deepest one's reach, on the tile grid.
+
+    Examples:
+        >>> margin_for(["relu1_1", "relu5_1"]), margin_for(["relu4_2"]), margin_for(["relu1_1"])
+        (80, 48, 16)
+    """
+    return ALIGN * math.ceil(max(reach(layer) for layer in layers) / ALIGN)
 
 
 def plan_tiles(height: int, width: int, max_pixels: int, margin: int = MARGIN) -> tuple[Tile, ...]:
@@ -427,7 +440,9 @@ def tiled_grams(
             out[name] = out[name] + share if name in out else share
 
     with torch.inference_mode():
-        for tile in plan_tiles(height, width, max(budget // READ_BYTES_PER_PIXEL, (MIN_CORE + 2 * MARGIN) ** 2)):
+        margin = margin_for(layers)
+        smallest = (MIN_CORE + 2 * margin) ** 2
+        for tile in plan_tiles(height, width, max(budget // READ_BYTES_PER_PIXEL, smallest), margin):
             visit_tile(extractor, picture[(..., *tile.padded)], tile, (height, width), layers, keep)
             release_free_memory()  # each tile's activations, before the next tile's or the run's own
     return {name: value.clone() for name, value in out.items()}  # clone(): usable in autograd

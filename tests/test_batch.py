@@ -91,3 +91,24 @@ def test_missing_inputs_and_empty_folders_are_refused_with_a_message(tmp_path, c
     assert "the content folder" in capsys.readouterr().err
     assert main(["batch", str(tmp_path / "nope.jpg"), "--style", "x.png", "-o", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_paintings_targets_are_computed_once_for_all_the_photos(tmp_path) -> None:
+    """Three styles at three scales and two photos' content need 15 entries: more than the place's 8."""
+    from nst import Settings
+    from nst.batch import plan_batch, run_batch
+    from nst.execution import LocalExecutor
+    from nst.execution.local import local_place
+
+    photos = [tmp_path / f"photo{i}.png" for i in range(2)]
+    paintings = [tmp_path / f"painting{i}.png" for i in range(3)]
+    for i, path in enumerate(photos):
+        make_content(64, 48).rotate(180 * i).save(path)
+    for i, path in enumerate(paintings):
+        make_style(40, 40, seed=i).save(path)
+    place = local_place()
+    (tmp_path / "out").mkdir()
+    settings = Settings(output_size=64, start_size=32, scales=3, iterations=3, precision="float32")
+    events = list(run_batch(plan_batch(photos, paintings, tmp_path / "out"), settings, LocalExecutor(place=place)))
+    assert sum(event.kind == "done" for event in events) == 6
+    assert place.cache.computed == 3 * 3 + 2 * 3  # each painting and each photo at each scale, once

@@ -22,7 +22,7 @@ from nst.scale_targets import targets_at
 from nst.schedule import Scale
 from nst.targets import TargetCache
 from nst.terms import build_terms
-from nst.tiles import GB, plan_layout, plan_tiles, tiled_grams, tiled_objective
+from nst.tiles import GB, margin_for, plan_layout, plan_tiles, tiled_grams, tiled_objective
 from tests.conftest import make_content, make_style
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +50,8 @@ def test_a_tiled_step_gives_the_whole_picture_loss_and_gradient(caffe_extractor,
     whole = start.clone().requires_grad_(True)
     closure, expected = objective(caffe_extractor, build_terms(settings, targets), whole)
     closure()
-    tiles = plan_tiles(240, 320, 45_000)
-    assert len(tiles) == 4  # 2 x 2, boxes of 184 x 224 px
+    tiles = plan_tiles(240, 320, 50_000, margin_for(settings.content_layers + settings.style_layers))
+    assert len(tiles) == 4  # 2 x 2, boxes of 208 x 240 px or less: cores of 128 x 160 and 80 px of margin
     tiled = start.clone().requires_grad_(True)
     closure, got = tiled_objective(caffe_extractor, build_terms(settings, targets), tiled, torch.float32, tiles)
     closure()
@@ -66,16 +66,17 @@ def test_a_tiled_step_gives_the_whole_picture_loss_and_gradient(caffe_extractor,
     for column in _borders(tiles, "columns"):
         near[:, max(0, column - 16) : column + 16] = True
     assert near.any() and (~near).any()
-    # Away from the borders the tiles see everything a pixel's gradient depends on within the
-    # margin; near them, the added gradients of the tiles on either side make up the whole.
+    # The margin covers relu5_1's reach (70 px), so every core activation is the whole picture's
+    # and the tiles' added gradients make up the whole one at the borders as well as away from them.
     # The Wasserstein loss's eigenvalue solve magnifies the sums' float32 rounding a little.
-    assert float(error[~near].mean() / size) < {"gram": 0.002, "wasserstein": 0.004}[style_loss]
-    assert float(error[near].mean() / size) < 0.01
+    bound = {"gram": 0.002, "wasserstein": 0.004}[style_loss]
+    assert float(error[~near].mean() / size) < bound
+    assert float(error[near].mean() / size) < bound
 
 
 @pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
 def test_tiled_targets_are_the_whole_picture_targets(caffe_extractor, style_loss) -> None:
-    picture = to_tensor(make_style(320, 256))
+    picture = to_tensor(make_style(448, 256))
     whole = tiled_grams(caffe_extractor, picture, ("relu1_1", "relu3_1", "relu5_1"), None, loss=style_loss)
     boxes = []
 
@@ -83,21 +84,21 @@ def test_tiled_targets_are_the_whole_picture_targets(caffe_extractor, style_loss
         boxes.append(tuple(box.shape[-2:]))
         return caffe_extractor(box, layers, visit=visit)
 
-    tiled = tiled_grams(counting, picture, ("relu1_1", "relu3_1", "relu5_1"), 100_000_000, loss=style_loss)
-    assert len(boxes) == 2 and all(h * w < 256 * 320 for h, w in boxes), boxes  # read in two tiles
+    tiled = tiled_grams(counting, picture, ("relu1_1", "relu3_1", "relu5_1"), 200_000_000, loss=style_loss)
+    assert len(boxes) == 2 and all(h * w < 256 * 448 for h, w in boxes), boxes  # read in two tiles
     for name in whole:
         error = float((tiled[name] - whole[name]).norm() / whole[name].norm())
         assert error < 1e-3, name
-    features = tiled_grams(caffe_extractor, picture, ("relu4_2",), 100_000_000, features=True)["relu4_2"]
+    features = tiled_grams(caffe_extractor, picture, ("relu4_2",), 150_000_000, features=True)["relu4_2"]
     expected = tiled_grams(caffe_extractor, picture, ("relu4_2",), None, features=True)["relu4_2"]
-    assert features.shape == expected.shape == (1, 512, 32, 40)
+    assert features.shape == expected.shape == (1, 512, 32, 56)
     assert float((features - expected).abs().mean() / expected.abs().mean()) < 0.01
 
 
 def test_a_result_made_in_tiles_shows_no_seam_at_the_tile_borders(caffe_extractor) -> None:
-    # The generated photo's edges sit at fixed fractions of its width, on the tile grid at
-    # 640 px: a wider one, cropped, moves them off it (a seam is what the run adds, not the photo's edges).
-    photo, painting = make_content(700, 480).crop((50, 0, 690, 480)), make_style(320, 320)
+    # The generated photo's edges sit at fixed fractions of its width; this crop keeps them at least
+    # 37 px from the tile borders (every 96 px across, 240 down), so a step there is what the run adds.
+    photo, painting = make_content(760, 480).crop((15, 0, 655, 480)), make_style(320, 320)
     settings = Settings(output_size=640, scales=1, iterations=6, precision="float32", memory_budget=0.6)
     layout = layout_for(settings, (640, 480), int(0.6 * GB), torch.float32, 0)
     assert layout.tiled and layout.optimizer == "lbfgs", "the budget must force tiles"

@@ -41,8 +41,10 @@ class PictureJob(Job[Progress]):
     preview_seconds: float | None = None
     preview_size: int | None = None
     on_tile: Callable[[int, int], None] | None = None  # in this process only: see transfer(); not sent to a worker
+    targets_kept: int = 0  # the place's target cache keeps at least this many entries (TargetCache.hold)
 
     def run_here(self, place: Place) -> Generator[Progress, None, None]:
+        place.cache.hold(self.targets_kept)
         return transfer(
             self.content,
             self.style,
@@ -68,6 +70,7 @@ class PictureJob(Job[Progress]):
             "masks": None if self.masks is None else [picture_bytes(mask) for mask in self.masks],
             "preview_seconds": self.preview_seconds,
             "preview_size": self.preview_size,
+            "targets_kept": self.targets_kept,
         }
 
     @classmethod
@@ -82,6 +85,7 @@ class PictureJob(Job[Progress]):
             masks=wire["masks"],
             preview_seconds=wire["preview_seconds"],
             preview_size=wire["preview_size"],
+            targets_kept=wire["targets_kept"],
         )
 
     def record_to_wire(self, record: Progress) -> dict[str, Any]:
