@@ -3,7 +3,7 @@
 Defaults suit a laptop or a small shared server. Each can be changed without touching the
 code through an environment variable (``NST_MAX_INPUT_MEGAPIXELS=80 streamlit run ...``).
 The upload size in megabytes is Streamlit's own ``server.maxUploadSize`` in
-``.streamlit/config.toml``; README.md, "Limits", lists them all.
+``.streamlit/config.toml``; docs/app.md, "Limits", lists them all.
 """
 
 from __future__ import annotations

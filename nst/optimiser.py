@@ -19,7 +19,7 @@ from nst.tiles import Layout
 log = logging.getLogger(__name__)
 
 LBFGS_HISTORY = 20  # curvature pairs L-BFGS keeps, at most
-LBFGS_HISTORY_BYTES = 128 * 2**20  # and no more memory than this for them (fewer pairs above ~700 px)
+LBFGS_HISTORY_BYTES = 128 * 2**20  # and no more memory than this for them (fewer pairs above about 610x458 px)
 LBFGS_MIN_HISTORY = 6
 LEAP = 2.0  # a picture whose loss is this many times the scale's best so far came from a step too far
 
@@ -28,7 +28,7 @@ def lbfgs_history(image: torch.Tensor) -> int:
     """How many curvature pairs L-BFGS keeps for a picture: each pair is two picture-sized vectors.
 
     A history of 20 reaches the same loss as torch's default of 100 within 0.3% after 100
-    steps at 256 px (and at 512 px: 1.192 against 1.194 after 60 steps). Above ~700 px the
+    steps at 256 px (and at 512 px: 1.192 against 1.194 after 60 steps). Above about 610x458 px the
     pairs are capped at 128 MB: 7 pairs at 1024x768 instead of 20 save 245 MB of the peak;
     a history of 6 pairs gave a loss 0.9% higher than 20 after 100 steps (measured at 256 px).
     """

@@ -20,7 +20,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         "about 12 s on a laptop CPU (the app starts here)",
         {"init": "instant", "iterations": INSTANT_STEPS},
     ),
-    "default": ("this project's defaults: 512 px, coarse to fine, about a minute on a laptop CPU", {}),
+    "default": ("this project's defaults: 512 px, coarse to fine, about 1.5 minutes on a laptop CPU", {}),
     "fast CPU preview": (
         "a small picture in about 15 s on a laptop CPU, to try pictures and weights",
         {"output_size": 256, "iterations": 60},

@@ -262,7 +262,7 @@ class Settings:
     memory_budget: float = _knob(
         0.0,
         "GB of memory a run may use besides the model; larger pictures are worked in tiles within it "
-        "(0: 2 GB on a CPU, three quarters of a GPU's free memory)",
+        "(0: 2 GB on a CPU, three quarters of a CUDA GPU's free memory, 4 GB on an Apple GPU)",
         _at_least_zero("zero (the device's default) or more"),
     )
     dpi: int = _knob(

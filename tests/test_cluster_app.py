@@ -18,10 +18,10 @@ from tests.test_cluster import cluster  # noqa: F401  # a fixture: a cluster of 
 
 
 def test_the_app_runs_on_the_cluster_and_says_so(cluster, monkeypatch) -> None:  # noqa: F811
-    from webapp.resources import backend
+    from webapp.resources import backend, clear_backend
 
     monkeypatch.setenv("NST_CLUSTER", cluster.address)
-    backend.clear()
+    clear_backend()
     try:
         app = small_app(iterations=10)
         captions = " ".join(caption.value for caption in app.caption)
@@ -51,12 +51,12 @@ def test_the_app_runs_on_the_cluster_and_says_so(cluster, monkeypatch) -> None: 
         chosen = backend()
         if chosen.cluster is not None:
             chosen.cluster.close()  # its workers hold both nodes' CPUs: free them for the next test
-        backend.clear()
+        clear_backend()
 
 
 def test_the_race_layer_views_print_size_and_video_run_on_the_cluster(cluster, monkeypatch, tmp_path) -> None:  # noqa: F811
     from tests.test_video_app import clip_bytes, output_frames
-    from webapp.resources import backend, run_queue
+    from webapp.resources import backend, clear_backend, run_queue
 
     def numbered(queue) -> int:  # the number the queue gives its next run (taking it)
         ticket = queue.join("counting")
@@ -64,7 +64,7 @@ def test_the_race_layer_views_print_size_and_video_run_on_the_cluster(cluster, m
         return ticket.number
 
     monkeypatch.setenv("NST_CLUSTER", cluster.address)
-    backend.clear()
+    clear_backend()
     try:
         app = stylize(small_app(iterations=10))
         assert "Done at step 10 of 10" in app.get("progress")[0].proto.text
@@ -100,27 +100,27 @@ def test_the_race_layer_views_print_size_and_video_run_on_the_cluster(cluster, m
         chosen = backend()
         if chosen.cluster is not None:
             chosen.cluster.close()
-        backend.clear()
+        clear_backend()
 
 
 def test_an_unreachable_cluster_is_a_message_and_the_fallback_serves_here(monkeypatch) -> None:
-    from webapp.resources import backend
+    from webapp.resources import clear_backend
 
     monkeypatch.setenv("NST_CLUSTER", "127.0.0.1:1")  # nothing listens there
-    backend.clear()
+    clear_backend()
     try:
         app = small_app(iterations=10)
         stylize(app)
         assert "Set NST_CLUSTER_FALLBACK=local to serve runs on this server" in app.error[0].value
         assert not app.get("download_button")
         monkeypatch.setenv("NST_CLUSTER_FALLBACK", "local")
-        backend.clear()
+        clear_backend()
         app = small_app(iterations=10)
-        assert "Runs are served by this server instead" in app.warning[0].value
+        assert "Runs are served by this server meanwhile" in app.warning[0].value
         stylize(app)
         assert "Done at step 10 of 10" in app.get("progress")[0].proto.text
     finally:
-        backend.clear()
+        clear_backend()
 
 
 @pytest.mark.skipif(not HAVE_BROWSER, reason="needs Debian's chromium and chromium-driver")
@@ -168,3 +168,22 @@ def test_a_closed_tab_frees_its_worker(cluster, pictures, tmp_path, monkeypatch)
 
             wait_for(free_workers, 60, interval=1.0, what="both workers free after the tab closed")
         assert time.monotonic() - closed < 60
+
+
+def test_a_cluster_that_failed_is_tried_again_without_a_restart(monkeypatch) -> None:
+    """A page opened before any worker joined is not blocked for the life of the server."""
+    import webapp.resources as resources
+
+    monkeypatch.setenv("NST_CLUSTER", "127.0.0.1:1")  # nothing listens there
+    resources.clear_backend()
+    try:
+        first = resources.backend()
+        assert first.blocked and "tried again every 20 s" in first.problem
+        tried = resources._failures()["127.0.0.1:1"][0]
+        assert resources.backend().blocked and resources._failures()["127.0.0.1:1"][0] == tried  # not at once
+        monkeypatch.setattr(resources, "RETRY_SECONDS", 0)
+        assert resources.backend().blocked and resources._failures()["127.0.0.1:1"][0] > tried  # tried again
+        monkeypatch.setenv("NST_CLUSTER", "local")
+        assert not resources.backend().blocked
+    finally:
+        resources.clear_backend()

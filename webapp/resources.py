@@ -8,6 +8,7 @@ With ``NST_CLUSTER`` set, the main runs go to a Ray cluster instead (:func:`back
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import streamlit as st
@@ -22,6 +23,7 @@ from nst.limits import Limits
 from nst.runqueue import RunQueue
 
 LIMITS = Limits.from_env()  # upload size: server.maxUploadSize in .streamlit/config.toml
+RETRY_SECONDS = 20  # a cluster that could not be used is tried again after this long
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -72,15 +74,48 @@ class Backend:
         return f"this server ({runs} run{'s' if runs > 1 else ''} at a time per device)"
 
 
-@st.cache_resource(show_spinner="Connecting to the cluster…")
 def backend() -> Backend:
-    """The server's backend, from ``NST_CLUSTER`` (local when unset) and ``NST_CLUSTER_FALLBACK``."""
+    """The server's backend, from ``NST_CLUSTER`` (local when unset) and ``NST_CLUSTER_FALLBACK``.
+
+    A cluster that cannot be used now (unreachable, or no worker has joined yet) is tried
+    again on a page's next rerun once :data:`RETRY_SECONDS` have passed: a page opened before
+    the students' PCs joined starts using them without a restart of the server.
+    """
     address = os.environ.get(CLUSTER_VARIABLE, "").strip()
     if address in ("", "local"):
         return Backend(None)
+    failed = _failures().get(address)
     try:
-        return Backend(executor_for(address, fallback=""))
+        if failed is not None and time.monotonic() - failed[0] < RETRY_SECONDS:
+            raise NSTError(failed[1])
+        cluster = _cluster(address)
     except NSTError as error:
+        if failed is None or time.monotonic() - failed[0] >= RETRY_SECONDS:  # it was tried just now
+            _failures()[address] = (time.monotonic(), str(error))
+        again = f" (tried again every {RETRY_SECONDS} s)"
         if os.environ.get(FALLBACK_VARIABLE, "").strip().lower() == "local":
-            return Backend(None, f"{error}. Runs are served by this server instead ({FALLBACK_VARIABLE}=local).")
-        return Backend(None, f"{error}. Set {FALLBACK_VARIABLE}=local to serve runs on this server.", blocked=True)
+            return Backend(
+                None, f"{error}{again}. Runs are served by this server meanwhile ({FALLBACK_VARIABLE}=local)."
+            )
+        return Backend(None, f"{error}{again}. Set {FALLBACK_VARIABLE}=local to serve runs on this server meanwhile.",
+                       blocked=True)  # fmt: skip
+    _failures().pop(address, None)
+    return Backend(cluster)
+
+
+@st.cache_resource(show_spinner="Connecting to the cluster…")
+def _cluster(address: str) -> Executor:
+    """The cluster's executor, made once; a failure raises, and Streamlit keeps no raised result."""
+    return executor_for(address, fallback="")
+
+
+@st.cache_resource(show_spinner=False)
+def _failures() -> dict[str, tuple[float, str]]:
+    """For each address that failed: when, and why (so that a rerun does not wait on it again at once)."""
+    return {}
+
+
+def clear_backend() -> None:
+    """Forget the cluster's executor and its failures (tests; the next page connects afresh)."""
+    _cluster.clear()
+    _failures.clear()
