@@ -42,6 +42,7 @@ def test_the_teaching_view_judges_one_pass_and_optimisation_side_by_side() -> No
 
 def test_refine_stylizes_from_the_one_pass_picture_with_its_steps() -> None:
     app = small_app()
+    app.selectbox(key="init").set_value("content").run()  # Refine is offered where Stylize would not refine
     app.button(key="instant_refine").click().run()
     assert not app.exception and not app.error
     assert app.session_state["init"] == "instant" and app.slider(key="iterations").value == 10
@@ -53,6 +54,7 @@ def test_stylize_refines_the_one_pass_picture_by_default_and_the_steps_follow_th
     app = AppTest.from_file(APP, default_timeout=240).run()
     assert app.selectbox(key="preset").value == "one pass, refined"
     assert app.selectbox(key="init").value == "instant" and app.slider(key="iterations").value == 10
+    assert not [b for b in app.button if b.key == "instant_refine"]  # Stylize does that
     app.select_slider(key="output_size").set_value(128)
     result = stylize(app).session_state.session.result
     assert not app.exception and result.status == "done"

@@ -33,7 +33,7 @@ LEARNED_SIDE = 512  # a learned style chosen as the style picture: the photo pai
 CAPTION = (
     "One pass of a feed-forward network (Ghiasi et al. 2017) in {seconds:.2f} s at {width}x{height}, "
     "style strength {strength:g}. It has learned to guess what the optimisation would paint; "
-    "Stylize optimises a picture against VGG19 itself; Refine starts it from this one."
+    "Stylize optimises a picture against VGG19 itself, from this one when Start from says so."
 )
 
 
@@ -73,8 +73,9 @@ def instant_ui(settings: Settings | None, content: Picture | None, style: Pictur
     caption = CAPTION.format(seconds=seconds, width=picture.width, height=picture.height,
                              strength=settings.style_strength)  # fmt: skip
     st.image(fit(picture, DISPLAY_SIDE), caption=caption)
-    st.button(f"Refine it: {INSTANT_STEPS} steps from this picture", key="instant_refine", icon=":material/brush:",
-              on_click=_refine, args=(settings,), help=REFINE_HELP)  # fmt: skip
+    if settings.init != "instant":  # else Stylize does just that
+        st.button(f"Refine it: {INSTANT_STEPS} steps from this picture", key="instant_refine", icon=":material/brush:",
+                  on_click=_refine, args=(settings,), help=REFINE_HELP)  # fmt: skip
 
 
 def learned_sheet_ui(settings: Settings, content: Picture) -> None:
