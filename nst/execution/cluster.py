@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import ray
-from ray.exceptions import GetTimeoutError, RayError
+from ray.exceptions import AuthenticationError, GetTimeoutError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from nst.errors import ClusterError, NSTError
@@ -169,6 +169,12 @@ class RayExecutor(Executor):
             _probe(address)
             try:
                 ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING, log_to_driver=False)
+            except AuthenticationError as error:
+                raise ClusterError(
+                    f"cannot join the Ray cluster at {address}: its token is missing or wrong here (copy the head's "
+                    "~/.ray/auth_token to ~/.ray/auth_token on this machine and set RAY_AUTH_MODE=token; "
+                    "docs/cluster.md, troubleshooting)"
+                ) from error
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise ClusterError(
                     f"cannot join the Ray cluster at {address}: {_first_line(error)} (a cluster started with "
@@ -246,7 +252,7 @@ class RayExecutor(Executor):
         if facts["version"] != project_version():
             refused.append(
                 f"the worker on {facts['host']} runs nst {facts['version']}, this is {project_version()}: "
-                "install the same checkout on every node (see the README's cluster section)"
+                "install the same checkout on every node (docs/cluster.md, updating)"
             )
             self._other_code.add(facts["node"])  # a node restarted after an update has a new id
             ray.kill(actor)
