@@ -17,10 +17,28 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
+import pytest
+
+F = TypeVar("F", bound=Any)
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
+HAVE_BROWSER = bool(CHROMIUM and CHROMEDRIVER)
+
+# A test that drives Chromium: deselect them all with `pytest -m "not browser"`. Without Chromium
+# they are skipped with this reason, except where NST_REQUIRE_BROWSER is set (CI), where they fail.
+SKIP_WITHOUT_BROWSER = pytest.mark.skipif(
+    not HAVE_BROWSER and not os.environ.get("NST_REQUIRE_BROWSER"),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+BROWSER = [pytest.mark.browser, SKIP_WITHOUT_BROWSER]  # a module's pytestmark
+
+
+def browser_test(test: F) -> F:
+    """Mark one test of a module that is mostly not about the browser."""
+    return pytest.mark.browser(SKIP_WITHOUT_BROWSER(test))
 
 
 def free_port() -> int:

@@ -14,8 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from browser import (
-    CHROMEDRIVER,
-    CHROMIUM,
+    BROWSER,
     button,
     chromium,
     drop_file,
@@ -27,11 +26,7 @@ from browser import (
 )
 from conftest import make_content, make_style
 
-HAVE_BROWSER = bool(CHROMIUM and CHROMEDRIVER)
-pytestmark = pytest.mark.skipif(
-    not HAVE_BROWSER and not os.environ.get("NST_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+pytestmark = BROWSER
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,12 @@ import re
 import time
 
 import numpy as np
-import pytest
 import torch
 
 import nst
-from tests.browser import button, chromium, page_text, streamlit_server, wait_for
+from tests.browser import browser_test, button, chromium, page_text, streamlit_server, wait_for
 from tests.test_app import small_app, stylize
-from tests.test_browser import HAVE_BROWSER, pictures, upload  # noqa: F401  # pictures: a fixture
+from tests.test_browser import pictures, upload  # noqa: F401  # pictures: a fixture
 from tests.test_cluster import cluster  # noqa: F401  # a fixture: a cluster of two worker nodes for this module
 
 
@@ -123,7 +122,7 @@ def test_an_unreachable_cluster_is_a_message_and_the_fallback_serves_here(monkey
         clear_backend()
 
 
-@pytest.mark.skipif(not HAVE_BROWSER, reason="needs Debian's chromium and chromium-driver")
+@browser_test
 def test_two_browser_sessions_stylise_at_once_each_on_its_own_worker(cluster, pictures, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.setenv("NST_CLUSTER", cluster.address)
     with streamlit_server(tmp_path / "streamlit.log") as url, chromium() as first, chromium() as second:
@@ -147,7 +146,7 @@ def test_two_browser_sessions_stylise_at_once_each_on_its_own_worker(cluster, pi
         assert time.monotonic() - started < 400
 
 
-@pytest.mark.skipif(not HAVE_BROWSER, reason="needs Debian's chromium and chromium-driver")
+@browser_test
 def test_a_closed_tab_frees_its_worker(cluster, pictures, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.setenv("NST_CLUSTER", cluster.address)
     with streamlit_server(tmp_path / "streamlit.log") as url:

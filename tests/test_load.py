@@ -11,17 +11,14 @@ prints the server's peak memory. Bounded in time: it fails rather than hangs.
 from __future__ import annotations
 
 import io
-import os
 import time
 import urllib.request
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from browser import (
-    CHROMEDRIVER,
-    CHROMIUM,
+    BROWSER,
     button,
     chromium,
     memory_mb,
@@ -32,10 +29,7 @@ from browser import (
 )
 from test_browser import upload
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("NST_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+pytestmark = BROWSER
 
 SESSIONS = 8
 COLOURS = [(220, 40, 40), (40, 200, 60), (50, 70, 220), (230, 200, 40), (200, 60, 200), (40, 200, 210),

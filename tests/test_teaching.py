@@ -12,15 +12,20 @@ import io
 import os
 import time
 
-import pytest
 from PIL import Image
 
-from browser import CHROMEDRIVER, CHROMIUM, button, chromium, drop_file, page_text, streamlit_server, tab, wait_for
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("NST_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+from browser import (
+    BROWSER,
+    button,
+    chromium,
+    drop_file,
+    page_text,
+    streamlit_server,
+    tab,
+    wait_for,
 )
+
+pytestmark = BROWSER
 
 QUERY = (
     "output_size=128&iterations=20&coarse_to_fine=false&race_size=128&race_steps=20"

@@ -9,17 +9,21 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-
 from nst.videoio import probe
 from tests.test_video import sliding_frames, write_clip
 
-from browser import CHROMEDRIVER, CHROMIUM, button, chromium, drop_file, page_text, streamlit_server, tab, wait_for
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("NST_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+from browser import (
+    BROWSER,
+    button,
+    chromium,
+    drop_file,
+    page_text,
+    streamlit_server,
+    tab,
+    wait_for,
 )
+
+pytestmark = BROWSER
 
 
 def test_a_clip_dropped_in_the_video_tab_comes_back_stylised(tmp_path) -> None:
