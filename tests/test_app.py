@@ -311,6 +311,8 @@ def test_a_run_can_start_from_an_uploaded_picture(monkeypatch) -> None:
     calls = recorded_transfers(monkeypatch)
     app = small_app()
     app.selectbox(key="init").set_value("image").run()
+    assert app.slider(key="iterations").value == 120  # steps follow the start: the default from a picture
+    app.slider(key="iterations").set_value(10)
     assert app.button(key="stylize").disabled  # nothing to start from yet
     start = make_style(90, 60, seed=7)
     app.sidebar.file_uploader(key="start_upload").upload("start.png", png(start), "image/png").run()

@@ -89,7 +89,7 @@ def test_the_flow_follows_a_known_pan_and_distrusts_what_comes_into_view() -> No
 
 
 def test_the_temporal_term_removes_most_of_the_flicker(tmp_path, caffe_extractor) -> None:
-    clip = write_clip(tmp_path / "pan.mp4", sliding_frames(8, (96, 64)))
+    clip = write_clip(tmp_path / "pan.mp4", sliding_frames(6, (96, 64)))
     style = examples.style("swirls", 96)
     base = Settings(output_size=96, iterations=30, frame_iterations=15, precision="float32")
     steady = run(clip, style, tmp_path / "steady.mp4", base, caffe_extractor)
