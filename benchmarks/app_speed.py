@@ -54,9 +54,9 @@ print(json.dumps({"seconds": time.perf_counter() - started, "dtype": dtype}))
 
 
 WATCH = r"""
-const done = arguments[arguments.length - 1];
-const last = arguments[0];
+const [last, stopped] = arguments;
 const times = {};
+window.nstTimes = times;
 const look = () => {
   const now = performance.now();
   if (times.last === undefined) {
@@ -67,11 +67,10 @@ const look = () => {
     }
   }
   for (const box of document.querySelectorAll('[data-testid="stDownloadButton"]')) {
-    if (box.textContent.includes("Download PNG")) {
+    if (box.textContent.includes("Download PNG") && (stopped === null || document.body.textContent.includes(stopped))) {
       times.done = now;
       if (times.first === undefined) times.first = now;
       observer.disconnect();
-      done(times);
       return;
     }
   }
@@ -79,6 +78,30 @@ const look = () => {
 const observer = new MutationObserver(look);
 observer.observe(document.body, {childList: true, subtree: true, characterData: true});
 """
+
+
+def watch(driver, last: str, stopped: str | None = None) -> None:
+    """Start watching the page for the first preview, the last step's picture (``last``) and the end.
+
+    The end is "Download PNG" on the page, with the text ``stopped`` when it is given.
+    """
+    driver.execute_script(WATCH, last, stopped)
+
+
+def watched(driver, timeout: float = 3600) -> dict[str, float]:
+    """The times (the page's performance.now(), ms) that :func:`watch` saw, once the end came.
+
+    Watched inside the page by a MutationObserver and read every 2 s: polling the page's text
+    would make the browser lay it out, and on a 2-core machine that slows the run; one script
+    call blocking for the whole run would outlast WebDriver's 120 s read timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        times = driver.execute_script("return window.nstTimes.done === undefined ? null : window.nstTimes")
+        if times is not None:
+            return dict(times)
+        time.sleep(2)
+    raise TimeoutError(f"the page did not finish within {timeout:.0f} s")
 
 
 def command_line(folder: Path, size: int, steps: int, precision: str) -> float:
@@ -106,11 +129,13 @@ def cpu_seconds(name: str) -> float:
     return total
 
 
-def app(folder: Path, size: int, steps: int, precision: str) -> tuple[float, float, float]:
-    """Seconds from the click on Stylize to "Download PNG", to the first preview, and the browser's CPU seconds."""
+def app(folder: Path, size: int, steps: int, precision: str, stop_after: float) -> tuple[float, float, float, float]:
+    """Seconds from the click on Stylize to "Download PNG", to the first preview, the browser's CPU seconds,
+    and the seconds from a click on Stop (``stop_after`` s into a second run) until the page says it stopped."""
     from browser import button, chromium, drop_file, page_text, streamlit_server, wait_for
 
-    query = f"output_size={size}&iterations={steps}&precision={precision}"
+    # From the photo, as the command line's default (the app's own default starts from the one-pass picture).
+    query = f"output_size={size}&iterations={steps}&precision={precision}&init=the+content+photo"
     with streamlit_server(folder / "streamlit.log") as url, chromium(1500, 1100) as driver:
         driver.get(f"{url}/?{query}")
         wait_for(lambda: button(driver, "Stylize"), 120, what="the page")
@@ -122,12 +147,10 @@ def app(folder: Path, size: int, steps: int, precision: str) -> tuple[float, flo
         driver.execute_cdp_cmd("Performance.enable", {})
         before = {m["name"]: m["value"] for m in driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
         browser = cpu_seconds("chrom")
-        driver.set_script_timeout(3600)
+        watch(driver, f"step {steps} of {steps}")
         clicked = driver.execute_script("return performance.now()")
         button(driver, "Stylize").click()
-        # Watched inside the page, not polled over WebDriver: polling makes the browser work (each
-        # poll of the page's text lays it out), and on a 2-core machine that work slows the run.
-        times = driver.execute_async_script(WATCH, f"step {steps} of {steps}")
+        times = watched(driver)
         seconds, first = (times["done"] - clicked) / 1000, (times["first"] - clicked) / 1000
         browser = cpu_seconds("chrom") - browser
         after = {m["name"]: m["value"] for m in driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
@@ -138,7 +161,14 @@ def app(folder: Path, size: int, steps: int, precision: str) -> tuple[float, flo
                 f"from the last step's picture to Download PNG: {(times['done'] - times['last']) / 1000:.1f} s",
                 file=sys.stderr,
             )
-        return seconds, first, browser
+        time.sleep(2)
+        watch(driver, "(no such step)", "Stopped at step")
+        button(driver, "Stylize").click()
+        time.sleep(stop_after)
+        clicked = driver.execute_script("return performance.now()")
+        button(driver, "Stop").click()
+        stopped = (watched(driver, timeout=120)["done"] - clicked) / 1000
+        return seconds, first, browser, stopped
 
 
 def main() -> None:
@@ -148,6 +178,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     parser.add_argument("--avx2", action="store_true", help="limit oneDNN and PyTorch to AVX2 (a laptop-class CPU)")
     parser.add_argument("--app-only", action="store_true", help="time the app alone (profiling it)")
+    parser.add_argument("--stop-after", type=float, default=25.0, help="seconds into a second run to press Stop")
     args = parser.parse_args()
     if args.avx2 and any(os.environ.get(k) != v for k, v in AVX2.items()):
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AVX2})  # children inherit it
@@ -156,12 +187,12 @@ def main() -> None:
     content.save(folder / "content.png")
     style.save(folder / "style.png")
     if args.app_only:
-        seconds, first, browser = app(folder, args.size, args.steps, args.precision)
-        print(f"app: {seconds:.1f} s (first preview {first:.1f} s, browser CPU {browser:.1f} s)")
+        seconds, first, browser, stopped = app(folder, args.size, args.steps, args.precision, args.stop_after)
+        print(f"app: {seconds:.1f} s (first preview {first:.1f} s, browser CPU {browser:.1f} s); Stop: {stopped:.1f} s")
         return
     engine = run_child(ENGINE, str(args.size), str(args.steps), args.precision)
     cli = command_line(folder, args.size, args.steps, args.precision)
-    in_app, first, browser = app(folder, args.size, args.steps, args.precision)
+    in_app, first, browser, stopped = app(folder, args.size, args.steps, args.precision, args.stop_after)
     rows = [
         ["engine (nst.transfer, model loaded)", f"{engine['seconds']:.1f}", f"{engine['seconds'] / cli:.2f}"],
         ["command line (python -m nst, whole command)", f"{cli:.1f}", "1.00"],
@@ -172,6 +203,7 @@ def main() -> None:
     print(f"# {described} at {args.size} px, {args.steps} steps, precision {args.precision} "
           f"({engine['dtype']}), CPU limited to {isa}; {machine()}")  # fmt: skip
     print(table(["path", "wall s", "vs command line"], rows))
+    print(f"Stop, pressed {args.stop_after:.0f} s into a run: the page said it stopped {stopped:.1f} s later")
 
 
 if __name__ == "__main__":

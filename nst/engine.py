@@ -67,7 +67,9 @@ def transfer(
     masks: Sequence[ImageSource] | None = None,
     preview_size: int | None = None,
     on_tile: Callable[[int, int], None] | None = None,
+    checkpoint: Callable[[], None] | None = None,
     temporal: Temporal | None = None,
+    colour_reference: ImageSource | None = None,
 ) -> Generator[Progress, None, None]:
     """Run Gatys et al.'s optimisation, yielding one :class:`Progress` per step.
 
@@ -94,9 +96,15 @@ def transfer(
             at every preview). The last step's picture is always full size.
         on_tile: where a step works in tiles (a picture over ``settings.memory_budget``,
             :mod:`nst.tiles`), called with ``(done, count)`` after each tile of each pass.
+        checkpoint: called many times inside each step (after each layer the terms read, at
+            each pool of the backward pass, after each tile); an exception it raises ends the
+            run there, the last yielded picture being the latest (the app's Stop: a step at
+            512 px on a laptop takes seconds, its parts a fraction of that).
         temporal: a video frame's previous stylised frame, warped onto it, and where that
             can be trusted (:mod:`nst.video`); adds the temporal term, weighted by
             ``settings.temporal_weight``.
+        colour_reference: with ``settings.preserve_colour``, the picture whose colours the
+            style takes instead of the content's (a video's first frame: one style per clip).
 
     Raises:
         ImageLoadError: a picture cannot be read or is too small for the chosen layers.
@@ -110,12 +118,34 @@ def transfer(
         ...     if progress.image is not None:
         ...         progress.image.save("latest.png")
     """
-    run = _plan_run(settings or Settings(), content, style, extractor, cache, init_image, resume, masks, temporal)
+    run = _plan_run(settings or Settings(), content, style, extractor, cache, init_image, resume, masks,
+                    (temporal, colour_reference))  # fmt: skip
     pace = Pace(run, preview_seconds)
     image: torch.Tensor | None = None
     for index in range(len(run.scales)):
-        image = yield from _scale(run, index, image, pace, preview_size, on_tile)
+        image = yield from _scale(run, index, image, pace, preview_size, Within(on_tile, checkpoint))
     log.debug("run ended after %.1f s", time.perf_counter() - run.started)
+
+
+@dataclass(frozen=True)
+class Within:
+    """What the caller hears inside a step: tiles done (``on_tile``) and ``checkpoint`` (see :func:`transfer`)."""
+
+    on_tile: Callable[[int, int], None] | None = None
+    checkpoint: Callable[[], None] | None = None
+
+    def tile_report(self) -> Callable[[int, int], None] | None:
+        """``on_tile`` with the checkpoint before it: what a tiled objective calls after each tile."""
+        on_tile, checkpoint = self.on_tile, self.checkpoint
+        if checkpoint is None:
+            return on_tile
+
+        def report(done: int, count: int) -> None:
+            checkpoint()
+            if on_tile is not None:
+                on_tile(done, count)
+
+        return report
 
 
 @dataclass(frozen=True)
@@ -145,7 +175,7 @@ def _plan_run(
     init_image: ImageSource | None,
     resume: Resume | None,
     masks: Sequence[ImageSource] | None,
-    temporal: Temporal | None,
+    video: tuple[Temporal | None, ImageSource | None],
 ) -> _Run:
     """Check the request, read the pictures and plan the scales; an impossible plan is refused before any step."""
     started = time.perf_counter()
@@ -158,7 +188,7 @@ def _plan_run(
         init_image = painted(model_for(settings), content, style, settings, masks)
     if settings.init == "image" and init_image is None:
         raise SettingsError("init 'image' needs a starting picture: pass init_image (--init-image on the command line)")
-    inputs = prepare_inputs(settings, content, style, init_image, masks, temporal)
+    inputs = prepare_inputs(settings, content, style, init_image, masks, *video)
     extractor = extractor if extractor is not None else extractor_for(settings)
     planned = settings.replace(iterations=total - offset)
     if resume is not None and inputs.start is not None:  # coarse to fine never shrinks the picture
@@ -222,11 +252,11 @@ def _scale(
     image: torch.Tensor | None,
     pace: Pace,
     preview_size: int | None,
-    on_tile: Callable[[int, int], None] | None,
+    within: Within,
 ) -> Generator[Progress, None, torch.Tensor]:
     """One scale's steps, from the scale before's picture (upsampled) or the start; returns its picture."""
     scale, layout = run.scales[index], run.layouts[index]
-    image, closure, terms = _set_up_scale(run, index, image, on_tile)
+    image, closure, terms = _set_up_scale(run, index, image, within)
     guard = LeapGuard(run.settings, image, layout)
     try:
         for index_in_scale in range(scale.steps):
@@ -251,7 +281,7 @@ def _scale(
 
 
 def _set_up_scale(
-    run: _Run, index: int, image: torch.Tensor | None, on_tile: Callable[[int, int], None] | None
+    run: _Run, index: int, image: torch.Tensor | None, within: Within
 ) -> tuple[torch.Tensor, Callable[[], torch.Tensor], dict[str, float]]:
     """The scale's targets, its starting picture and the objective over its terms (whole or in tiles)."""
     scale, layout = run.scales[index], run.layouts[index]
@@ -268,10 +298,10 @@ def _set_up_scale(
     image.requires_grad_(True)
     terms = build_terms(run.settings, targets)
     if not layout.tiled:
-        return (image, *objective(run.extractor, terms, image, run.precision))
+        return (image, *objective(run.extractor, terms, image, run.precision, within.checkpoint))
     height, width = image.shape[-2:]
     log.info("scale %d: %dx%d px in %d tiles, %s", index + 1, width, height, len(layout.tiles), layout.optimizer)
-    return (image, *tiled_objective(run.extractor, terms, image, run.precision, layout.tiles, on_tile))
+    return (image, *tiled_objective(run.extractor, terms, image, run.precision, layout.tiles, within.tile_report()))
 
 
 def _step(

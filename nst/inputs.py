@@ -42,8 +42,13 @@ def prepare_inputs(
     start: ImageSource | None,
     mask_sources: Sequence[ImageSource] | None = None,
     temporal: Temporal | None = None,
+    colour_reference: ImageSource | None = None,
 ) -> Inputs:
     """Decode every picture of a run and prepare it for the settings' colour handling.
+
+    The style takes the colours (``histogram``) or the brightness (``luminance``) of
+    ``colour_reference``, by default the content photo; a video passes its first frame, so
+    the style, and its targets, are the same for every frame.
 
     Raises:
         ImageLoadError: a picture cannot be read.
@@ -53,11 +58,14 @@ def prepare_inputs(
     styles = style_pictures(settings, style)
     start_image = load_image(start, name="the starting picture") if start is not None else None
     present: Callable[[torch.Tensor], Image.Image] = to_pil
+    reference = content_image
+    if colour_reference is not None and settings.preserve_colour != "none":
+        reference = load_image(colour_reference, name="the colour reference")
     if settings.preserve_colour == "histogram":
-        styles = [colour.match_colour(picture, content_image) for picture in styles]
+        styles = [colour.match_colour(picture, reference) for picture in styles]
     elif settings.preserve_colour == "luminance":
         present = _with_colours_of(content_image)
-        styles = [colour.matched_luminance(picture, content_image) for picture in styles]
+        styles = [colour.matched_luminance(picture, reference) for picture in styles]
         start_image = colour.luminance(start_image) if start_image is not None else None
         content_image = colour.luminance(content_image)
         if temporal is not None:

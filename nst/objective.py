@@ -22,8 +22,12 @@ def objective(
     terms: Sequence[Term],
     image: torch.Tensor,
     precision: torch.dtype = torch.float32,
+    checkpoint: Callable[[], None] | None = None,
 ) -> tuple[Callable[[], torch.Tensor], dict[str, float]]:
     """The closure ``sum(term.weight * term.value)`` for any list of :mod:`nst.terms` terms.
+
+    ``checkpoint`` is called after each layer the terms read and, in the backward pass, at
+    each pool above the first: an exception it raises leaves the evaluation there (Stop).
 
     Returns the closure and a dict that each evaluation fills with the unweighted value of
     every term (``"content"``, ``"style"``, ``"tv"``, ...) and the weighted ``"total"``.
@@ -40,21 +44,25 @@ def objective(
     # Large pictures: hand freed memory back in the backward pass too, as it reaches each of
     # the first pools, so what blocks 3 to 5 freed is not still held while blocks 1 and 2,
     # the largest, take their gradients (at 1024 px about 250 MB less at the peak, no slower).
-    trim_at = tuple(pool for pool in TRIM_AT_POOLS if trim and LAYER_INDEX[pool] < deepest)
+    pools = tuple(pool for pool in TRIM_AT_POOLS if LAYER_INDEX[pool] < deepest)
+    marks = pools if trim or checkpoint is not None else ()  # where the backward pass has hooks
     readers = {layer: [term for term in terms if layer in term.layers] for layer in layers}
     weights = [term.weight for term in terms]
+    backward_hook = _backward_hook(trim, checkpoint)
 
     def visit(name: str, activation: torch.Tensor) -> None:
         for term in readers.get(name, ()):
             term.see(name, activation)
-        if name in trim_at and activation.requires_grad:  # not when only scoring (torch.no_grad)
-            activation.register_hook(_release_free_memory_hook)
+        if checkpoint is not None:
+            checkpoint()
+        if name in marks and activation.requires_grad:  # not when only scoring (torch.no_grad)
+            activation.register_hook(backward_hook)
 
     def closure() -> torch.Tensor:
         image.grad = None
         if layers:
             with torch.autocast(image.device.type, dtype=precision, enabled=precision != torch.float32):
-                extractor(image, layers + trim_at, visit=visit)  # the terms keep what they need
+                extractor(image, layers + marks, visit=visit)  # the terms keep what they need
         parts = [term.value(image) for term in terms]
         total = sum((weight * part for weight, part in zip(weights, parts, strict=True)), image.new_zeros(()))
         if trim:
@@ -74,6 +82,18 @@ def closure_for(
     return objective(
         extractor, build_terms(settings, targets), image, resolve_precision(settings.precision, image.device)
     )
+
+
+def _backward_hook(trim: bool, checkpoint: Callable[[], None] | None) -> Callable[[torch.Tensor], None]:
+    """A gradient hook that leaves the gradient as it is: hands freed memory back, calls the checkpoint."""
+
+    def hook(grad: torch.Tensor) -> None:
+        if checkpoint is not None:
+            checkpoint()
+        if trim:
+            _release_free_memory_hook(grad)
+
+    return hook
 
 
 def _release_free_memory_hook(grad: torch.Tensor) -> None:

@@ -155,18 +155,20 @@ def stylize_video(
     pace = _Pace(settings.frame_iterations, size[0] * size[1])
     photos = (raw.resize(size, Image.Resampling.LANCZOS) for raw in read_frames(clip))
     previous: tuple[Image.Image, Image.Image] | None = None
+    first: Image.Image | None = None  # the clip's first frame: the style's colours (preserve_colour)
     try:
         for finished in done[:frames]:  # made by an earlier run
             photo = next(photos, None)
             if photo is None:
                 break
+            first = first if first is not None else photo
             writer.write(sized(finished, size))
             previous = photo, finished
         if len(done) < frames:
             remaining = itertools.islice(photos, frames - len(done))
             steps = stylise_frames(remaining, style_picture, settings, extractor=extractor, cache=cache,
                                    previous=previous, first_index=len(done) + 1, preview_seconds=preview_seconds,
-                                   preview_size=preview_size)  # fmt: skip
+                                   preview_size=preview_size, colour_reference=first)  # fmt: skip
             try:
                 frame_started = last = time.perf_counter()
                 for item in steps:
@@ -208,14 +210,20 @@ def stylise_frames(
     first_index: int = 1,
     preview_seconds: float | None = None,
     preview_size: int | None = None,
+    colour_reference: Image.Image | None = None,
 ) -> Generator[FrameStep, None, None]:
     """The loop over frames (photo frames at the working size): every step of every frame.
 
     ``previous`` is (photo, stylised picture) of the frame before the first one given, when
     there is one (a resumed run); otherwise the first frame is stylised like a picture.
+    With ``settings.preserve_colour`` the style takes the colours of ``colour_reference``
+    (the clip's first frame), by default the first frame this loop sees: once for the clip,
+    so the style's statistics and targets do not change from frame to frame.
     """
     previous_photo, previous_result = previous if previous is not None else (None, None)
+    reference = colour_reference if colour_reference is not None else previous_photo
     for index, photo in enumerate(photos, start=first_index):
+        reference = reference if reference is not None else photo
         if previous_result is None or previous_photo is None or settings.temporal_weight <= 0:
             frame_settings, init, temporal, trusted = settings, None, None, None
         else:
@@ -228,7 +236,8 @@ def stylise_frames(
             frame_settings = settings.replace(iterations=settings.frame_iterations, scales=1, init="image")
         result: Image.Image | None = None
         run = transfer(photo, style, frame_settings, extractor=extractor, init_image=init, cache=cache,
-                       temporal=temporal, preview_seconds=preview_seconds, preview_size=preview_size)  # fmt: skip
+                       temporal=temporal, preview_seconds=preview_seconds, preview_size=preview_size,
+                       colour_reference=reference if settings.preserve_colour != "none" else None)  # fmt: skip
         try:
             for step in run:
                 if step.done:

@@ -129,6 +129,42 @@ def test_stopping_iteration_ends_the_run_and_releases_it(caffe_extractor, conten
     assert seen == [1, 2, 3] and result.size == (64, 48)
 
 
+class _Stopped(BaseException):
+    """What Streamlit raises at a yield point when Stop was pressed (a BaseException, as its own)."""
+
+
+def test_a_checkpoint_that_raises_ends_the_run_inside_a_step(caffe_extractor, content_image, style_image) -> None:
+    calls: list[str] = []
+    stop_at: list[int] = []
+
+    def checkpoint() -> None:
+        calls.append("x")
+        if stop_at and len(calls) == stop_at[0]:
+            raise _Stopped
+
+    settings = Settings(**SMALL, iterations=20, scales=1, precision="float32")
+    records = list(transfer(content_image, style_image, settings, extractor=caffe_extractor, checkpoint=checkpoint))
+    per_step = len(calls) / len(records)
+    assert per_step >= 6  # each layer read in the forward pass and each pool in the backward pass
+    calls.clear()
+    stop_at.append(int(3.5 * per_step))  # halfway through the fourth step
+    seen = []
+    with pytest.raises(_Stopped):
+        for record in transfer(content_image, style_image, settings, extractor=caffe_extractor, checkpoint=checkpoint):
+            seen.append(record.step)
+    assert seen == [1, 2, 3]  # the fourth step never finished
+
+
+def test_in_tiles_the_checkpoint_comes_after_each_tile_before_its_report() -> None:
+    heard: list[object] = []
+    report = nst.engine.Within(lambda done, count: heard.append((done, count)), lambda: heard.append("checked"))
+    tile_report = report.tile_report()
+    assert tile_report is not None
+    tile_report(1, 4)
+    assert heard == ["checked", (1, 4)]
+    assert nst.engine.Within(None, None).tile_report() is None
+
+
 def test_a_diverging_run_stops_with_a_message_and_the_last_finite_picture(
     caffe_extractor, content_image, style_image, monkeypatch
 ) -> None:

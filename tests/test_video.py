@@ -226,3 +226,20 @@ def test_the_eta_counts_the_later_frames_from_the_first_frames_coarse_steps() ->
     pace.finished(True, 12.0)
     pace.finished(True, 14.0)
     assert pace.frame(later=True) == pytest.approx(13.0)  # measured frames win over the guess
+
+
+@pytest.mark.parametrize("preserve", ["histogram", "luminance"])
+def test_keeping_the_colours_matches_the_style_to_the_clip_once_not_to_every_frame(caffe_extractor, preserve) -> None:
+    from nst.targets import TargetCache
+    from nst.video import stylise_frames
+
+    # The light changes over the clip: each frame a little warmer than the one before.
+    frames = [Image.fromarray(np.clip(np.asarray(f, np.int16) + [8 * i, 0, -8 * i], 0, 255).astype(np.uint8))
+              for i, f in enumerate(sliding_frames(4, (64, 48)))]  # fmt: skip
+    settings = Settings(output_size=64, scales=1, iterations=3, frame_iterations=2, precision="float32",
+                        preserve_colour=preserve)  # fmt: skip
+    cache = TargetCache(max_entries=8)
+    steps = list(stylise_frames(frames, examples.style("mosaic", 64), settings, extractor=caffe_extractor, cache=cache))
+    assert {step.index for step in steps} == {1, 2, 3, 4}
+    # Each frame's content features, and the style's targets once: matched to the first frame.
+    assert cache.computed == len(frames) + 1, (cache.computed, cache.reused)

@@ -33,7 +33,7 @@ from webapp.regions import Regions
 from webapp.resources import backend
 from webapp.sidebar import write_settings
 from webapp.state import Action, Picture, Result, session
-from webapp.turns import run_turn
+from webapp.turns import run_turn, stop_point
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,7 @@ def run_ui(
                 resume=where,
                 masks=list(regions.masks) if regions is not None else None,
                 preview_size=DISPLAY_SIDE if turn.remote else None,  # the network carries display-sized previews
+                checkpoint=None if turn.remote else stop_point,  # a worker stops on cancel(), between its records
             )
         )
         result.worker = engine.worker

@@ -52,6 +52,16 @@ class ExecutorTurn:
     number: int  # the backend's count of runs, in order of arrival
 
 
+def stop_point() -> None:
+    """Where a run in the script's thread may end inside a step (``transfer``'s ``checkpoint``).
+
+    Reading the session state is one of Streamlit's yield points, as sending an element is: a
+    pending Stop or rerun raises Streamlit's control exception here, so Stop does not wait for
+    the step to end (seconds at 512 px on a laptop). Nothing is sent to the page.
+    """
+    _ = "nst" in st.session_state
+
+
 @contextlib.contextmanager
 def run_turn(status: Any, settings: Settings, cache: TargetCache) -> Iterator[RunTurn | None]:
     """Wait for a turn for one run on the server's backend; yields None after saying why in

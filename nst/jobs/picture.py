@@ -41,6 +41,7 @@ class PictureJob(Job[Progress]):
     preview_seconds: float | None = None
     preview_size: int | None = None
     on_tile: Callable[[int, int], None] | None = None  # in this process only: see transfer(); not sent to a worker
+    checkpoint: Callable[[], None] | None = None  # in this process only, as on_tile
     targets_kept: int = 0  # the place's target cache keeps at least this many entries (TargetCache.hold)
 
     def run_here(self, place: Place) -> Generator[Progress, None, None]:
@@ -57,6 +58,7 @@ class PictureJob(Job[Progress]):
             masks=self.masks,
             preview_size=self.preview_size,
             on_tile=self.on_tile,
+            checkpoint=self.checkpoint,
         )
 
     def to_wire(self) -> dict[str, Any]:
