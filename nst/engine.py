@@ -315,6 +315,7 @@ def _step(
     """One optimisation step: the update, the divergence check, the leap guard, pixels kept in [0, 1]."""
     pace.step += 1
     before = snapshot(image)
+    guard.before_step(before)
     guard.optimizer.step(closure)  # type: ignore[arg-type]  # torch accepts a closure that returns a tensor
     if image.shape[-1] * image.shape[-2] >= TRIM_PIXELS:
         release_free_memory()
@@ -329,7 +330,7 @@ def _step(
             last_image=run.inputs.present(unsnapshot(good)) if good is not None else None,
         )
     pace.last_good = before
-    guard.after_step(pace.step, terms, before)
+    guard.after_step(pace.step, terms)
     with torch.no_grad():
         # Keep pixels displayable. For L-BFGS this projection departs from the textbook
         # method, but at 256 px after 150 steps the saved 8-bit picture's loss is 7% lower

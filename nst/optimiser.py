@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,7 @@ LBFGS_HISTORY = 20  # curvature pairs L-BFGS keeps, at most
 LBFGS_HISTORY_BYTES = 128 * 2**20  # and no more memory than this for them (fewer pairs above about 610x458 px)
 LBFGS_MIN_HISTORY = 6
 LEAP = 2.0  # a picture whose loss is this many times the scale's best so far came from a step too far
+RECOVER = 5  # good steps in a row after which a step length halved by a leap doubles again
 
 
 def lbfgs_history(image: torch.Tensor) -> int:
@@ -84,10 +86,15 @@ class LeapGuard:
 
     L-BFGS without a line search can take one step far too long on a poor curvature
     estimate (seen with a few bfloat16 steps at 512 px: a picture of noise with 19 times the
-    style loss). After such a step the picture goes back to the best one, with a fresh
-    optimiser at half the step length each time: from the same picture the same optimiser
-    would take the same steps and leap again. Adam would leap again from the same place, so
-    for it only the scale's last step is checked.
+    style loss). Each step's evaluation is the test of the step before it, as a line search's
+    first trial would be: a loss over ``LEAP`` times the scale's best rejects that step. The
+    picture goes back to the best one (at full precision, or in 8 bits where the scale works in
+    tiles and every megabyte is planned), the curvature pair the rejected step made is dropped
+    and the rest of L-BFGS's history kept, and the next step goes from there at half the
+    length: a backtrack along the direction L-BFGS chose there (from the same picture with the
+    same history and rate it would take the same step and leap again). After ``RECOVER`` good
+    steps in a row the step length doubles again, up to the settings' rate. Adam would leap
+    again from the same place, so for it only the scale's last step is checked.
     """
 
     def __init__(self, settings: Settings, image: torch.Tensor, layout: Layout) -> None:
@@ -95,17 +102,62 @@ class LeapGuard:
         self.optimizer = make_optimizer(settings, image, layout)
         self.best: tuple[float, torch.Tensor, dict[str, float]] | None = None  # loss, its picture, its terms
         self.leaps = 0
+        self.full_rate = float(self.optimizer.param_groups[0]["lr"])
+        self.good = 0  # good steps in a row since the last leap
+        self._start: torch.Tensor | None = None  # the picture the current step starts from
+        self._memory: tuple[int | None, Any] = (None, None)  # L-BFGS's newest pair and scale before the step
 
-    def after_step(self, step: int, terms: dict[str, float], before: torch.Tensor) -> None:
-        """The loss ``terms`` was measured on ``before`` (the picture the step started from)."""
+    @property
+    def rate(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def before_step(self, eight_bit: torch.Tensor) -> None:
+        """Keep the picture this step starts from (``eight_bit``: its :func:`snapshot`, kept where
+        the scale is tiled), and what L-BFGS's memory holds before it."""
+        self._start = eight_bit if self.layout.tiled else self.image.detach().clone()
+        state = self.optimizer.state.get(self.image, {})
+        newest = state.get("old_dirs") or [None]
+        self._memory = (id(newest[-1]) if newest[-1] is not None else None, state.get("H_diag"))
+
+    def after_step(self, step: int, terms: dict[str, float]) -> None:
+        """The loss ``terms`` was measured on the picture the step started from (:meth:`before_step`)."""
+        assert self._start is not None, "before_step() first"
         if self.best is None or terms["total"] < self.best[0]:
-            self.best = (terms["total"], before, dict(terms))
-        elif self.layout.optimizer == "lbfgs" and terms["total"] > LEAP * self.best[0]:
+            self.best = (terms["total"], self._start, dict(terms))
+        if self.layout.optimizer == "lbfgs" and terms["total"] > LEAP * self.best[0]:
             self.leaps += 1
-            log.info("step %d: loss %.3g after a leap (best %.3g); back to the best picture, "
-                     "steps %d times shorter", step, terms["total"], self.best[0], 2**self.leaps)  # fmt: skip
+            self.good = 0
+            log.info("step %d: loss %.3g after a leap (best %.3g); back to the best picture, steps half as long",
+                     step, terms["total"], self.best[0])  # fmt: skip
             self._restore()
-            self.optimizer = make_optimizer(self.settings, self.image, self.layout, shorter=2**self.leaps)
+            self._forget_the_leap()
+            self._set_rate(self.rate / 2)
+            return
+        self.good += 1
+        if self.good % RECOVER == 0 and self.rate < self.full_rate:
+            self._set_rate(min(self.full_rate, 2 * self.rate))
+
+    def _forget_the_leap(self) -> None:
+        """Drop the curvature pair the leapt picture's gradient made, and make the next evaluation form none.
+
+        torch's L-BFGS (``max_iter=1``) forms a pair from each evaluation and the step before it:
+        ``s = t d``, ``y = g - g_prev``, kept when ``y·s > 1e-10``. With ``t`` set to 0 the
+        evaluation at the restored picture forms no pair; its direction comes from the history
+        as it was there.
+        """
+        state = self.optimizer.state.get(self.image)
+        if not state or "old_dirs" not in state:
+            return
+        newest, scale = self._memory
+        if state["old_dirs"] and id(state["old_dirs"][-1]) != newest:  # the leapt step added a pair
+            for memory in (state["old_dirs"], state["old_stps"], state["ro"]):
+                memory.pop()
+            state["H_diag"] = scale if scale is not None else 1
+        state["t"] = 0.0
+
+    def _set_rate(self, rate: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
 
     def keep_the_best(self, closure: Callable[[], torch.Tensor], terms: dict[str, float]) -> None:
         """Score the scale's final picture (one forward pass); if its last step leapt, go back to the best.
@@ -130,5 +182,6 @@ class LeapGuard:
 
     def _restore(self) -> None:
         assert self.best is not None
+        kept = self.best[1]
         with torch.no_grad():
-            self.image.copy_(unsnapshot(self.best[1]))
+            self.image.copy_(unsnapshot(kept) if kept.dtype == torch.uint8 else kept)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -64,3 +65,83 @@ def test_the_examples_in_the_engines_docstrings_run() -> None:
             assert result.failed == 0, info.name
             attempted += result.attempted
     assert attempted >= 8
+
+
+# -- the numbers and the command lines
+
+PERFORMANCE = (ROOT / "docs" / "performance.md").read_text()
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+VERSIONS = {"3.11", "1.60", "1.67", "0.1.0"}  # Python's, Streamlit's, the weights wheel's: not measured figures
+
+
+def _prose(markdown: str) -> str:
+    """The text outside fenced code blocks, links' targets and pictures' paths."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    return re.sub(r"\]\([^)]*\)", "]", text)
+
+
+def readme_figures() -> set[str]:
+    """What the README quotes as measurements: decimals, and whole numbers with their unit ("32 s")."""
+    text = " ".join(_prose(README).split())
+    decimals = set(re.findall(r"(?<![\w.])(\d+\.\d+)(?![\w.]*\d)", text))
+    with_units = set(re.findall(r"(?<![\w.])(\d+ (?:s|ms|min|minutes|GB|MB))\b", text))
+    return (decimals | with_units) - VERSIONS
+
+
+def test_every_figure_the_readme_quotes_is_in_the_performance_page() -> None:
+    figures = readme_figures()
+    assert {"84.6", "0.27", "11.6", "0.22", "32 s"} <= figures  # the extraction finds them
+    performance = " ".join(PERFORMANCE.split())
+    missing = sorted(f for f in figures if not re.search(rf"(?<![\w.]){re.escape(f)}(?![\d])", performance))
+    assert not missing, f"README figures not in docs/performance.md: {missing}"
+
+
+def _command_lines() -> list[tuple[str, str]]:
+    """(page, command) for every `python -m nst` and `python benchmarks/...` command the docs show."""
+    found = []
+    for page in DOCS:
+        text = page.read_text()
+        blocks = re.sub(r"\\\n\s*", " ", "\n".join(re.findall(r"```bash\n(.*?)```", text, re.S)))
+        spans = re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        for line in [*blocks.splitlines(), *(" ".join(span.split()) for span in spans)]:
+            line = line.split(" #")[0].strip()
+            command = re.search(r"python -m nst\b.*|python benchmarks/\S+\.py.*", line)
+            if (
+                command
+                and " " in command.group(0).removeprefix("python -m nst")
+                and not re.search(r"\[|\.\.\.|…|PHOTO|CONTENT|CLIP ", command.group(0))
+            ):
+                found.append((page.name, command.group(0)))
+    return found
+
+
+def _parses(command: str) -> None:
+    import shlex
+
+    words = shlex.split(command)
+    if words[1] == "-m":
+        from nst.commands import COMMANDS
+
+        rest = words[3:]
+        name, rest = (rest[0], rest[1:]) if rest[:1] and rest[0] in COMMANDS else ("picture", rest)
+        module = importlib.import_module(f"nst.commands.{name}")
+        module.build_parser().parse_args(rest)
+    else:
+        source = (ROOT / words[1]).read_text()
+        for option in (word.split("=")[0] for word in words[2:] if word.startswith("--")):
+            assert f'"{option}"' in source, f"{words[1]} has no option {option}"
+
+
+def test_every_command_line_in_the_docs_is_accepted_by_its_command(capsys) -> None:
+    commands = _command_lines()
+    assert len(commands) > 40
+    refused = []
+    for page, command in commands:
+        try:
+            _parses(command)
+        except SystemExit as error:
+            if error.code != 0:  # --help exits with 0
+                refused.append(f"{page}: `{command}`: {capsys.readouterr().err.strip().splitlines()[-1]}")
+        except AssertionError as error:
+            refused.append(f"{page}: `{command}`: {error}")
+    assert not refused, "\n".join(refused)

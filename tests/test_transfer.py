@@ -192,10 +192,11 @@ def test_a_last_step_that_leaps_uphill_is_undone(caffe_extractor, content_image,
     assert records[-1].loss == records[0].loss
 
 
-def leaping(monkeypatch, leaps) -> list[torch.optim.Optimizer]:
+def leaping(monkeypatch, leaps, rates: list[float] | None = None) -> list[torch.optim.Optimizer]:
     """Make the engine's optimisers leap: after a step for which ``leaps(optimizer, own, all)`` is
     true (``own``: that optimiser's steps, ``every``: every optimiser's), the picture turns black,
-    as after a step far too long. Returns the optimisers made, in order."""
+    as after a step far too long. Returns the optimisers made, in order; ``rates`` gets the
+    step length each step was taken with."""
     made: list[torch.optim.Optimizer] = []
     real, steps = nst.optimiser.make_optimizer, {"every": 0}
 
@@ -205,6 +206,8 @@ def leaping(monkeypatch, leaps) -> list[torch.optim.Optimizer]:
         step, own = optimizer.step, {"n": 0}
 
         def step_then_leap(closure):
+            if rates is not None:
+                rates.append(optimizer.param_groups[0]["lr"])
             loss = step(closure)
             own["n"] += 1
             steps["every"] += 1
@@ -223,30 +226,35 @@ def leaping(monkeypatch, leaps) -> list[torch.optim.Optimizer]:
     return made
 
 
-def test_an_lbfgs_step_that_leaps_uphill_is_undone_and_its_history_forgotten(
+def test_an_lbfgs_step_that_leaps_uphill_is_undone_and_only_its_curvature_pair_forgotten(
     caffe_extractor, content_image, style_image, monkeypatch
 ) -> None:
     made = leaping(monkeypatch, lambda optimizer, own, every: every == 3)
-    records = run(content_image, style_image, caffe_extractor, iterations=8)
+    records = run(content_image, style_image, caffe_extractor, iterations=8, scales=1)
     losses = [r.loss for r in records]
     assert losses[3] > 1.25 * min(losses[:3])  # measured at step 4: the leap
-    assert len(made) == 2  # back to the best picture with a fresh L-BFGS
-    assert losses[4] == pytest.approx(min(losses[:3]), rel=0.05)  # step 5 starts from the best picture again
+    assert len(made) == 1  # the same L-BFGS goes on
+    assert losses[4] == pytest.approx(min(losses[:3]), rel=1e-4)  # step 5 starts from the best picture, exactly
+    # Pairs come from evaluations 2 to 8; the leap's (4) is dropped and 5, at the restored
+    # picture, forms none: 5 pairs kept. A fresh L-BFGS at step 5 would have 3.
+    assert len(made[0].state[next(iter(made[0].state))]["old_dirs"]) == 5
     assert losses[-1] < min(losses[:3])
 
 
-def test_after_a_leap_the_steps_are_shorter_so_the_same_leap_does_not_repeat(
+def test_after_a_leap_the_steps_are_shorter_then_lengthen_again_after_good_steps(
     caffe_extractor, content_image, style_image, monkeypatch
 ) -> None:
-    # From the best picture a fresh L-BFGS at the same rate takes the very same steps, so it
+    # From the best picture the same L-BFGS at the same rate takes the very same step, so it
     # leapt again at the same step, for the rest of the scale (found in a layer view: the loss
-    # went 10.5, 10.5, 51, 10.5, 10.5, 51, ... for 25 steps). Here every optimiser at the
-    # settings' rate leaps at its third step, as that one did.
-    rate = Settings().lr
-    made = leaping(monkeypatch, lambda optimizer, own, every: own == 3 and optimizer.param_groups[0]["lr"] == rate)
-    records = run(content_image, style_image, caffe_extractor, iterations=12)
+    # went 10.5, 10.5, 51, 10.5, 10.5, 51, ... for 25 steps). Here the optimiser leaps after its
+    # third step when it steps at the settings' rate, as that one did.
+    rate, rates = Settings().lr, []
+    leaping(monkeypatch, lambda optimizer, own, every: own == 3 and optimizer.param_groups[0]["lr"] == rate, rates)
+    records = run(content_image, style_image, caffe_extractor, iterations=12, scales=1)
     losses = [r.loss for r in records]
-    assert [optimizer.param_groups[0]["lr"] for optimizer in made] == [rate, rate / 2]  # one leap, then shorter
+    recover = nst.optimiser.RECOVER
+    # Steps 1-4 at the rate (the leap is seen at step 4), then half of it until RECOVER good steps.
+    assert rates == [rate] * 4 + [rate / 2] * recover + [rate] * (12 - 4 - recover)
     assert losses[-1] < min(losses[:3])
 
 
