@@ -38,16 +38,10 @@ def lbfgs_history(image: torch.Tensor) -> int:
     return max(LBFGS_MIN_HISTORY, min(LBFGS_HISTORY, LBFGS_HISTORY_BYTES // pair_bytes))
 
 
-def make_optimizer(
-    settings: Settings, image: torch.Tensor, layout: Layout | None = None, shorter: float = 1.0
-) -> torch.optim.Optimizer:
-    """The scale's optimiser: the settings', unless the memory budget made the layout choose (nst.tiles).
-
-    ``shorter`` divides the learning rate (after a leap was undone).
-    """
+def make_optimizer(settings: Settings, image: torch.Tensor, layout: Layout | None = None) -> torch.optim.Optimizer:
+    """The scale's optimiser: the settings', unless the memory budget made the layout choose (nst.tiles)."""
     optimizer = layout.optimizer if layout is not None else settings.optimizer
     rate = layout.learning_rate if layout is not None and layout.learning_rate is not None else settings.lr
-    rate /= shorter
     if optimizer == "lbfgs":
         # max_iter=1: one function evaluation per step, so one step is one preview.
         # No line search (it would evaluate several times per step).
@@ -101,7 +95,6 @@ class LeapGuard:
         self.settings, self.image, self.layout = settings, image, layout
         self.optimizer = make_optimizer(settings, image, layout)
         self.best: tuple[float, torch.Tensor, dict[str, float]] | None = None  # loss, its picture, its terms
-        self.leaps = 0
         self.full_rate = float(self.optimizer.param_groups[0]["lr"])
         self.good = 0  # good steps in a row since the last leap
         self._start: torch.Tensor | None = None  # the picture the current step starts from
@@ -125,7 +118,6 @@ class LeapGuard:
         if self.best is None or terms["total"] < self.best[0]:
             self.best = (terms["total"], self._start, dict(terms))
         if self.layout.optimizer == "lbfgs" and terms["total"] > LEAP * self.best[0]:
-            self.leaps += 1
             self.good = 0
             log.info("step %d: loss %.3g after a leap (best %.3g); back to the best picture, steps half as long",
                      step, terms["total"], self.best[0])  # fmt: skip

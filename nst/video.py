@@ -237,7 +237,7 @@ def stylise_frames(
         result: Image.Image | None = None
         run = transfer(photo, style, frame_settings, extractor=extractor, init_image=init, cache=cache,
                        temporal=temporal, preview_seconds=preview_seconds, preview_size=preview_size,
-                       colour_reference=reference if settings.preserve_colour != "none" else None)  # fmt: skip
+                       colour_reference=reference)  # fmt: skip
         try:
             for step in run:
                 if step.done:
