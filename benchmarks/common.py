@@ -94,4 +94,10 @@ def machine() -> str:
 
     import torch
 
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+        model = names[0] if names else model
+    kernels = torch.backends.cpu.get_cpu_capability()
+    return f"{model}, {os.cpu_count()} cores, PyTorch's {kernels} kernels, torch {torch.__version__}"

@@ -7,13 +7,19 @@ same layers (content relu4_2; style relu1_1..relu5_1), same optimiser (L-BFGS, o
 evaluation per step), same number of steps, same device (the CPU). Each side runs in
 its own process; the table gives the median seconds per step and nst's ratio. nst runs
 twice: in float32, as pastiche does, and in its default precision (bfloat16 on
-processors with fast bfloat16 units, else float32 again).
+processors with fast bfloat16 units, else float32 again). On a CPU whose PyTorch runs AVX2
+kernels nst's float32 convolutions go through NNPACK's Winograd where the map is large enough
+(:mod:`nst.winograd`); a third nst column turns that off (``NST_WINOGRAD=0``: oneDNN only, the
+same convolutions as pastiche's).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
@@ -63,6 +69,8 @@ def main() -> None:
     for size in args.sizes:
         theirs = run_child(PASTICHE, str(size), str(args.steps))
         ours = {precision: run_child(NST, str(size), str(args.steps), precision) for precision in ("float32", "auto")}
+        with winograd_off():
+            ours["oneDNN"] = run_child(NST, str(size), str(args.steps), "float32")
         for result in ours.values():
             assert result["size"] == theirs["size"], (result["size"], theirs["size"])
         width, height = theirs["size"]
@@ -74,8 +82,22 @@ def main() -> None:
         )
     print(f"# L-BFGS, single scale, median of {args.steps} steps after a warm-up; {machine()}")
     print(f"# nst's default precision here: {default_precision()}")
-    headers = ["size", "pastiche s/step", "nst float32 s/step (vs pastiche)", "nst default s/step (vs pastiche)"]
-    print(table(headers + ["pastiche peak MB", "nst float32 peak MB", "nst default peak MB"], rows))
+    kinds = ["nst float32", "nst default", "nst float32 oneDNN only"]
+    headers = ["size", "pastiche s/step", *(f"{kind} s/step (vs pastiche)" for kind in kinds), "pastiche peak MB"]
+    print(table(headers + [f"{kind} peak MB" for kind in kinds], rows))
+
+
+@contextlib.contextmanager
+def winograd_off() -> Iterator[None]:
+    """``NST_WINOGRAD=0`` for the children started inside, as it was after."""
+    saved = os.environ.get("NST_WINOGRAD")
+    os.environ["NST_WINOGRAD"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("NST_WINOGRAD")
+        if saved is not None:
+            os.environ["NST_WINOGRAD"] = saved
 
 
 def default_precision() -> str:

