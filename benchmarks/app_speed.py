@@ -208,9 +208,9 @@ def main() -> None:
         [f"app in Chromium (click to Download PNG; first preview {first:.1f} s; browser CPU {browser:.0f} s)",
          f"{in_app:.1f}", f"{in_app / cli:.2f}"],
     ]  # fmt: skip
-    isa = "AVX2 only" if args.avx2 else "all its instructions"
+    isa = "limited to AVX2" if args.avx2 else "as it is"
     print(f"# {described} at {args.size} px, {args.steps} steps, precision {args.precision} "
-          f"({engine['dtype']}), CPU limited to {isa}; {machine()}")  # fmt: skip
+          f"({engine['dtype']}), CPU {isa}; {machine()}")  # fmt: skip
     print(table(["path", "wall s", "vs command line"], rows))
     print(f"Stop, pressed {args.stop_after:.0f} s into a run: the page said it stopped {stopped:.1f} s later")
 

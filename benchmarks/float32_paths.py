@@ -13,8 +13,9 @@ runs; on a CPU without AVX-512 the two rows measure the same thing twice). The c
 - channels-last: oneDNN only, with VGG19's weights and the picture, as it enters the
   network, in channels-last memory (oneDNN's own layout; the optimised picture itself stays
   flat, as L-BFGS needs);
-- torch.compile: the default, with the extractor's forward compiled by TorchInductor (its
-  compile time, a minute or more, is in the warm-up step and not counted);
+- torch.compile: the extractor's forward compiled by TorchInductor (its compile time, a
+  minute or more, is in the warm-up step and not counted); NNPACK cannot be traced, so
+  compiled code convolves with oneDNN;
 - no oneDNN: ``torch.backends.mkldnn.enabled = False`` and ``NST_WINOGRAD=0`` (PyTorch's
   own convolutions);
 - one thread fewer: the default with ``torch.set_num_threads(cores - 1)`` (a core left for

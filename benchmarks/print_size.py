@@ -47,7 +47,7 @@ for progress in transfer(content, style, settings, extractor=extractor):
     times.append(progress.elapsed - (last if last is not None else progress.elapsed))
     last, shape = progress.elapsed, progress.size
 dtype = torch.float32 if precision == "float32" else torch.bfloat16
-layout = layout_for(settings, shape, budget_bytes(budget, extractor.device), dtype, 0)
+layout = layout_for(settings, shape, budget_bytes(budget, extractor.device), dtype, 0, extractor.device)
 print(json.dumps({"per_step": times[-1], "peak_mb": rss_mb("VmHWM") - base, "size": shape,
                   "tiles": len(layout.tiles), "optimizer": layout.optimizer}))
 """

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from nst import winograd
 from nst.device import release_free_memory, resolve_device, resolve_precision
 from nst.errors import DivergedError, SettingsError
 from nst.features import FeatureExtractor, build_extractor
@@ -203,8 +204,9 @@ def _plan_run(
     precision = resolve_precision(settings.precision, extractor.device)
     budget = budget_bytes(settings.memory_budget, extractor.device)
     sizes = [scaled_size(inputs.content.size, scale.size) for scale in scales]
-    final = layout_for(settings, sizes[-1], budget, precision, len(inputs.masks))  # refuses an impossible budget first
-    layouts = [layout_for(settings, size, budget, precision, len(inputs.masks)) for size in sizes[:-1]] + [final]
+    device, count = extractor.device, len(inputs.masks)
+    final = layout_for(settings, sizes[-1], budget, precision, count, device)  # refuses an impossible budget first
+    layouts = [layout_for(settings, size, budget, precision, count, device) for size in sizes[:-1]] + [final]
     return _Run(settings, extractor, cache if cache is not None else TargetCache(), inputs, scales, sizes, layouts,
                 precision, budget, offset, total, started)  # fmt: skip
 
@@ -361,13 +363,20 @@ def _progress(
     )
 
 
-def layout_for(settings: Settings, size: tuple[int, int], budget: int, precision: torch.dtype, masks: int) -> Layout:
-    """How a scale of ``size`` (width, height) is worked within the memory budget."""
+def layout_for(
+    settings: Settings, size: tuple[int, int], budget: int, precision: torch.dtype, masks: int,
+    device: torch.device | None = None,
+) -> Layout:  # fmt: skip
+    """How a scale of ``size`` (width, height) is worked within the memory budget (on ``device``:
+    what Winograd's convolutions hold there counted too)."""
     width, height = size
     history = lbfgs_history(torch.empty((1, 3, height, width), device="meta"))
+
+    reserved = winograd.reserved_bytes(width * height, device, precision) if device is not None else 0
     return plan_layout(height, width, budget=budget, precision=precision, optimizer=settings.optimizer,
                        whole_history=history, content_layers=settings.content_layers, masks=masks,
-                       margin=margin_for(settings.content_layers + settings.style_layers))  # fmt: skip
+                       margin=margin_for(settings.content_layers + settings.style_layers),
+                       reserved=reserved)  # fmt: skip
 
 
 def evaluate(

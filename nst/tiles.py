@@ -151,6 +151,7 @@ def plan_layout(
     content_layers: Sequence[str] = ("relu4_2",),
     masks: int = 0,
     margin: int = MARGIN,
+    reserved: int = 0,
 ) -> Layout:
     """The whole picture when a step fits in ``budget`` bytes; else the largest tiles that do.
 
@@ -160,6 +161,8 @@ def plan_layout(
     those do not fit (or leave no room for the smallest tile), the scale runs Adam at
     :data:`TILED_ADAM_RATE`, which needs two picture-sized vectors. The tiles get the rest,
     each with ``margin`` px around its core (:func:`margin_for` the layers the terms read).
+    ``reserved``: bytes held besides, whole or tiled (Winograd's work buffer,
+    :func:`nst.winograd.reserved_bytes`).
 
     Raises:
         SettingsError: the budget is too small for this size even in the smallest tiles.
@@ -175,7 +178,7 @@ def plan_layout(
     budget, asked = int(HEADROOM * budget), budget
     pixels = height * width
     vector = 12 * pixels  # one float32 RGB picture
-    fixed = PICTURE_VECTORS * vector + target_bytes(pixels, content_layers, masks)
+    fixed = PICTURE_VECTORS * vector + target_bytes(pixels, content_layers, masks) + reserved
     own = (LBFGS_VECTORS + 2 * whole_history if optimizer == "lbfgs" else ADAM_VECTORS) * vector
     if fixed + own + step_bytes(pixels, precision) <= budget:
         return Layout((_whole(height, width),), optimizer)

@@ -15,8 +15,10 @@ nothing is kept for the backward pass but the turned kernel.
 
 NNPACK keeps a work buffer per thread that grows to the largest input it has seen (about 3.6
 times that input's bytes) and is never given back, so a large input is convolved in strips
-of rows (each with its neighbours' edge rows): the buffer stays under
-:data:`STRIP_ELEMENTS` times 3.6 floats whatever the picture's size.
+of rows (each with its neighbours' edge rows): the buffer stays near :data:`STRIP_ELEMENTS`
+times 3.6 floats whatever the picture's size, and the memory budget's plans count it
+(:func:`reserved_bytes`). Strips cost time (each call has its own set-up): a 64-channel map
+of 512x384 takes 0.095 s whole, 0.16 s in strips of 8 M values, 0.20 s in strips of 4 M.
 
 Used where all of these hold: the picture is on the CPU in float32 (not under bfloat16
 autocast), the layer's map has at least :data:`MIN_PIXELS` positions, PyTorch has NNPACK, and
@@ -34,7 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-STRIP_ELEMENTS = 4 * 2**20  # input values per NNPACK call, at most: a work buffer of about 60 MB
+STRIP_ELEMENTS = 8 * 2**20  # input values per NNPACK call, at most: a work buffer of about 120 MB
+WORK_BYTES_PER_VALUE = 20  # NNPACK's buffer per input value of one call, with the heap's slack
+# (the whole default step's peak: 185 MB more than oneDNN's at 512x384, 396 MB more at 1024x768)
+TURNED_BYTES = 52 * 2**20  # the turned kernels up to conv5_1
 MIN_PIXELS = 1500  # smaller maps go to oneDNN: NNPACK transforms the kernel at every call, which
 # then costs more than it saves (512 channels at 24x33: 0.94x oneDNN's time, at 12x16: 2.5x; at 34x46: 0.65x)
 MEASURED_CAPABILITIES = ("AVX2",)  # where NNPACK was measured faster than oneDNN
@@ -72,8 +77,19 @@ def applies(x: torch.Tensor, conv: nn.Conv2d) -> bool:
         and conv.dilation == (1, 1)
         and conv.groups == 1
         and x.shape[-2] * x.shape[-1] >= MIN_PIXELS
+        and not torch.compiler.is_compiling()  # NNPACK has no fake-tensor kernel for TorchInductor to trace
         and wanted()
     )
+
+
+def reserved_bytes(pixels: int, device: torch.device, precision: torch.dtype) -> int:
+    """What a run at ``pixels`` holds above oneDNN's for Winograd: the work buffer of its largest
+    convolution (64 channels at full size, or a strip; once grown it stays, so tiles of the same
+    picture are counted the same) and the turned kernels; 0 where Winograd is not used. The
+    memory budget's plans count it (nst.tiles)."""
+    if device.type != "cpu" or precision != torch.float32 or not wanted():
+        return 0
+    return TURNED_BYTES + WORK_BYTES_PER_VALUE * min(STRIP_ELEMENTS, 64 * pixels)
 
 
 def turned(weight: torch.Tensor) -> torch.Tensor:

@@ -99,8 +99,8 @@ def test_a_result_made_in_tiles_shows_no_seam_at_the_tile_borders(caffe_extracto
     # The generated photo's edges sit at fixed fractions of its width; this crop keeps them at least
     # 37 px from the tile borders (every 96 px across, 240 down), so a step there is what the run adds.
     photo, painting = make_content(760, 480).crop((15, 0, 655, 480)), make_style(320, 320)
-    settings = Settings(output_size=640, scales=1, iterations=6, precision="float32", memory_budget=0.7)
-    layout = layout_for(settings, (640, 480), int(0.7 * GB), torch.float32, 0)
+    settings = Settings(output_size=640, scales=1, iterations=6, precision="float32", memory_budget=0.95)
+    layout = layout_for(settings, (640, 480), int(0.95 * GB), torch.float32, 0, caffe_extractor.device)
     assert layout.tiled and layout.optimizer == "lbfgs", "the budget must force tiles"
     last = list(transfer(photo, painting, settings, extractor=caffe_extractor))[-1]
     assert last.image is not None and last.image.size == (640, 480)
