@@ -3,9 +3,10 @@
 On a CPU without AVX-512, the laptop kind, oneDNN computes a 3x3 convolution directly; the
 NNPACK library that ships inside PyTorch computes it with Winograd's F(6x6, 3x3) transform,
 which needs about a quarter of the multiplications. For VGG19's convolutions at 512 px it
-takes 0.34 to 0.53 times oneDNN's time for the forward pass and the input's gradient
-together (measured on a 2-core AMD EPYC without AVX-512, ``docs/performance.md``), and the
-gradient agrees with oneDNN's to about 1e-5 of its largest value.
+takes 0.34 to 0.69 times oneDNN's time for the forward pass and the input's gradient
+together, 0.51 times over the 13 up to conv5_1 (measured on a 2-core AMD EPYC without
+AVX-512, ``benchmarks/winograd_layers.py``), and each layer's gradient agrees with oneDNN's
+to about 1e-5 of its norm.
 
 PyTorch itself only picks NNPACK for batches of 16 or more and never for the backward pass,
 so the picture's gradient is made here: for a stride-1 convolution padded by 1 it is the
@@ -37,8 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 STRIP_ELEMENTS = 8 * 2**20  # input values per NNPACK call, at most: a work buffer of about 120 MB
-WORK_BYTES_PER_VALUE = 20  # NNPACK's buffer per input value of one call, with the heap's slack
-# (the whole default step's peak: 185 MB more than oneDNN's at 512x384, 396 MB more at 1024x768)
+WORK_BYTES_PER_VALUE = 20  # NNPACK's buffer per input value of one call, with the heap's slack (a
+# step's peak above oneDNN's: 111 MB at 512x384 in strips of 8 M; 185 MB and 396 MB at 512x384 and
+# 1024x768 in strips of 16 M)
 TURNED_BYTES = 52 * 2**20  # the turned kernels up to conv5_1
 MIN_PIXELS = 1500  # smaller maps go to oneDNN: NNPACK transforms the kernel at every call, which
 # then costs more than it saves (512 channels at 24x33: 0.94x oneDNN's time, at 12x16: 2.5x; at 34x46: 0.65x)
