@@ -52,12 +52,13 @@ def median_step(content: Image.Image, style: Image.Image, settings, extractor) -
     return times[len(times) // 2], progress
 
 
-def run_child(code: str, *args: str, root: Path = ROOT) -> dict:
+def run_child(code: str, *args: str, root: Path = ROOT, env: dict[str, str] | None = None) -> dict:
     """Run ``code`` in a fresh Python (so peak memory is its own); it prints one JSON line.
 
-    ``root``: the checkout whose ``nst`` it imports (another revision's, for a before/after).
+    ``root``: the checkout whose ``nst`` it imports (another revision's, for a before/after);
+    ``env``: variables set for the child only (``NST_WINOGRAD``, for one).
     """
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(root)}
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=root)
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])

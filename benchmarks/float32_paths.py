@@ -69,8 +69,8 @@ ONEDNN_ONLY = ("oneDNN only", "channels-last", "no oneDNN")  # run with NST_WINO
 
 
 def _measure(config: str, size: int, steps: int) -> dict:
-    os.environ["NST_WINOGRAD"] = "0" if config in ONEDNN_ONLY else "auto"
-    return run_child(CHILD, config, str(size), str(steps))
+    winograd = "0" if config in ONEDNN_ONLY else "auto"
+    return run_child(CHILD, config, str(size), str(steps), env={"NST_WINOGRAD": winograd})
 
 
 def main() -> None:
@@ -82,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     configs = ["default"] + [config for config in args.configs if config != "default"]
     rows = []
-    saved = {key: os.environ.get(key) for key in (*AVX2, "NST_WINOGRAD")}
+    saved = {key: os.environ.get(key) for key in AVX2}
     for isa, env in (("as it is", {}), ("AVX2 only", AVX2)):
         if isa not in args.isa:
             continue
@@ -97,7 +97,7 @@ def main() -> None:
                 + [f"{r['per_step']:.3f} ({r['per_step'] / base:.2f}x)" for r in results.values()]
                 + [" / ".join(f"{r['loss']:.3f}" for r in results.values())]
             )
-    for key, value in saved.items():  # as they were
+    for key, value in saved.items():
         os.environ.pop(key, None)
         if value is not None:
             os.environ[key] = value

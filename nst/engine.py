@@ -364,15 +364,13 @@ def _progress(
 
 
 def layout_for(
-    settings: Settings, size: tuple[int, int], budget: int, precision: torch.dtype, masks: int,
-    device: torch.device | None = None,
-) -> Layout:  # fmt: skip
-    """How a scale of ``size`` (width, height) is worked within the memory budget (on ``device``:
-    what Winograd's convolutions hold there counted too)."""
+    settings: Settings, size: tuple[int, int], budget: int, precision: torch.dtype, masks: int, device: torch.device
+) -> Layout:
+    """How a scale of ``size`` (width, height) is worked within the memory budget on ``device``
+    (what Winograd's convolutions hold there counted too)."""
     width, height = size
     history = lbfgs_history(torch.empty((1, 3, height, width), device="meta"))
-
-    reserved = winograd.reserved_bytes(width * height, device, precision) if device is not None else 0
+    reserved = winograd.reserved_bytes(width * height, device, precision)
     return plan_layout(height, width, budget=budget, precision=precision, optimizer=settings.optimizer,
                        whole_history=history, content_layers=settings.content_layers, masks=masks,
                        margin=margin_for(settings.content_layers + settings.style_layers),
