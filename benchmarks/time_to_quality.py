@@ -66,6 +66,7 @@ METHODS: dict[str, Callable[[Settings], Settings]] = {
     "default": lambda s: s,
     "instant": lambda s: s.replace(init="instant"),  # from the one-pass picture, refined at half size
     "start 128": lambda s: s.replace(start_size=128),
+    "plain scale-up": lambda s: s.replace(scale_up="plain"),  # no photo detail added at a scale up
     "shallow layers 256:64:16:4:1": lambda s: s.replace(style_layer_weights=(256, 64, 16, 4, 1)),
     "wasserstein style loss": lambda s: s.replace(style_loss="wasserstein"),
     "EMA of the iterates, decay 0.7": lambda s: s,
@@ -133,12 +134,15 @@ def as_png(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def run(content, painting, settings: Settings, extractor, decay: float | None = None) -> tuple[float, bytes]:
+def run(
+    content, painting, settings: Settings, extractor, decay: float | None = None, init_image=None
+) -> tuple[float, bytes]:
     """Seconds and the final picture; with ``decay``, the exponential moving average of the pictures
     instead of the last one (restarted at every scale, debiased as Adam's moments are)."""
     started = time.perf_counter()
     if decay is None:
-        *_, last = transfer(content, painting, settings.replace(preview_every=0), extractor=extractor)
+        quiet = settings.replace(preview_every=0)
+        *_, last = transfer(content, painting, quiet, extractor=extractor, init_image=init_image)
         return time.perf_counter() - started, as_png(last.image)
     average, count, size = None, 0, None
     for progress in transfer(content, painting, settings.replace(preview_every=1), extractor=extractor):

@@ -293,7 +293,7 @@ def _set_up_scale(
     if image is None:
         image = initial_image(run.settings, content_t, run.inputs.styles[0], run.inputs.start)
     else:
-        image = upsample(image.detach(), content_t)
+        image = upsample(image.detach(), content_t.shape[-2:], _detail(run, content_t))
     del content_t
     if layout.tiled:  # the reads' and the upsampling's freed blocks go back before the tiles' passes
         release_free_memory()
@@ -304,6 +304,16 @@ def _set_up_scale(
     height, width = image.shape[-2:]
     log.info("scale %d: %dx%d px in %d tiles, %s", index + 1, width, height, len(layout.tiles), layout.optimizer)
     return (image, *tiled_objective(run.extractor, terms, image, run.precision, layout.tiles, within.tile_report()))
+
+
+def _detail(run: _Run, content_t: torch.Tensor) -> torch.Tensor | None:
+    """Whose fine detail a scale's picture gets when it is enlarged from the scale before (``scale_up``)."""
+    how = run.settings.scale_up
+    if how == "photo":
+        return content_t
+    if how == "plain" or (run.settings.init == "noise" and run.inputs.start is None):
+        return None
+    return initial_image(run.settings, content_t, run.inputs.styles[0], run.inputs.start)
 
 
 def _step(

@@ -51,18 +51,20 @@ def make_optimizer(settings: Settings, image: torch.Tensor, layout: Layout | Non
 
 
 @torch.no_grad()
-def upsample(previous: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """The previous scale's picture at this scale's size, with the content's lost detail added.
+def upsample(previous: torch.Tensor, size: tuple[int, int], detail: torch.Tensor | None) -> torch.Tensor:
+    """The previous scale's picture at this scale's ``size`` (height, width), with ``detail``'s fine detail.
 
-    Upsampling alone gives a blurred picture, and the content detail that the coarse scale
-    could not hold (windows, edges) would then have to be rebuilt step by step. Adding the
-    content photo's own high frequencies, the difference between it and its blurred copy at
-    the previous size, restores that detail at once (differs from Gatys et al.).
+    Upsampling alone gives a blurred picture, and the detail that the coarse scale could not
+    hold (windows, edges) would then have to be rebuilt step by step. Adding a picture's own
+    high frequencies at this size, the difference between it and its blurred copy at the
+    previous size, restores that detail at once (``Settings.scale_up``: the photo's by
+    default, which differs from Gatys et al., who optimise at one size; the start picture's;
+    or none).
     """
-    size = content.shape[-2:]
     image = F.interpolate(previous, size=size, mode="bicubic", align_corners=False)
-    coarse = F.interpolate(content, size=previous.shape[-2:], mode="area")
-    image += content - F.interpolate(coarse, size=size, mode="bicubic", align_corners=False)
+    if detail is not None:
+        coarse = F.interpolate(detail, size=previous.shape[-2:], mode="area")
+        image += detail - F.interpolate(coarse, size=size, mode="bicubic", align_corners=False)
     return image.clamp_(0.0, 1.0)
 
 

@@ -23,6 +23,7 @@ INITS = ("content", "noise", "style", "image", "instant")
 POOLINGS = ("max", "avg")
 PRECISIONS = ("auto", "float32", "bfloat16")
 PRESERVE_COLOUR = ("off", "luminance", "histogram")  # nst.colour
+SCALE_UPS = ("photo", "start", "plain")  # nst.optimiser.upsample
 WEIGHT_SOURCES = ("caffe", "torchvision")  # or a path to a state-dict file
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}  # pixels live in [0, 1]
 MIN_OUTPUT_SIZE = 32  # below this the deepest layers see fewer than 2x2 positions
@@ -217,6 +218,13 @@ class Settings:
         "longest side of the first, coarsest scale; each later scale grows by at most 1.5x",
         _whole(MIN_OUTPUT_SIZE),
         values=START_SIZES,
+    )
+    scale_up: str = _knob(
+        "photo",
+        "coarse to fine: what each scale's picture gets besides a smooth enlargement of the last: photo: "
+        "the photo's fine detail that the smaller scale could not hold; start: the start picture's instead "
+        "(the photo's for init content, your own for init image, none from noise); plain: nothing",
+        choices=SCALE_UPS,
     )
     scale_split: tuple[float, ...] | None = _knob(
         None,
