@@ -8,9 +8,10 @@ For each pair of ``benchmarks/time_to_quality.py`` (the same pictures, the same 
 error at the output size, style error averaged over the output size and half of it), in float32:
 
 - from the photo (the default start): ``photo`` against ``plain`` (``start`` is ``photo`` there);
-- from a picture of one's own, a stylised one: the one-pass network's picture of the pair
-  (:mod:`nst.instant`) as ``init="image"``: ``photo``, ``start`` and ``plain``; its own scores
-  are printed as the row with 0 steps.
+- from a picture of one's own, as ``init="image"``: ``photo``, ``start`` and ``plain``, with the
+  start's own scores as the row with 0 steps. Two such pictures: the one-pass network's
+  picture of the pair (:mod:`nst.instant`), and a finished run's (the default run's
+  picture, started again to go on from it).
 
 Each row is one run of the default schedule with that many steps, timed from the call to
 ``nst.transfer`` to its last record (targets included, VGG19 loaded). Lower is better in both
@@ -20,18 +21,22 @@ error columns.
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
+from PIL import Image  # noqa: E402
+from time_to_quality import Judge, as_png, pairs, run  # noqa: E402
+
 from nst import Settings, build_extractor  # noqa: E402
 from nst.instant import load_model, painted  # noqa: E402
 
 from common import machine, table  # noqa: E402
-from time_to_quality import Judge, as_png, pairs, run  # noqa: E402
 
-STARTS = {"photo": ("photo", "plain"), "own picture": ("photo", "start", "plain")}
+WAYS = {"photo": ("photo", "plain"), "one-pass picture": ("photo", "start", "plain"),
+        "finished picture": ("photo", "start", "plain")}  # fmt: skip
 
 
 def main() -> None:
@@ -39,6 +44,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--steps", type=int, nargs="+", default=[10, 30, 120])
+    parser.add_argument("--starts", nargs="+", default=list(WAYS), choices=list(WAYS))
     parser.add_argument("--save", type=Path, help="folder for the pictures")
     args = parser.parse_args()
     extractor = build_extractor("caffe", last_layer="relu5_1")
@@ -47,24 +53,31 @@ def main() -> None:
     for pair, content, painting in pairs(args.pairs):
         judge = Judge(args.size, extractor, content, painting)
         base = Settings(output_size=args.size, precision="float32")
-        own = painted(model, content, painting, base)
-        rows.append(_row(pair, "own picture", "-", 0, 0.0, judge(as_png(own))))
-        for start, ways in STARTS.items():
-            start_settings = base.replace(init="image") if start == "own picture" else base
-            for way in ways:
+        for start in args.starts:
+            own = _own_start(start, model, content, painting, base, extractor)
+            if own is not None:
+                rows.append(_row(pair, start, "-", 0, 0.0, judge(as_png(own))))
+            for way in WAYS[start]:
                 for steps in args.steps:
-                    settings = start_settings.replace(scale_up=way, iterations=steps)
-                    own_start = own if start == "own picture" else None
-                    seconds, png = run(content, painting, settings, extractor, init_image=own_start)
-                    score = judge(png)
-                    rows.append(_row(pair, start, way, steps, seconds, score))
+                    settings = base.replace(scale_up=way, iterations=steps, init="content" if own is None else "image")
+                    seconds, png = run(content, painting, settings, extractor, init_image=own)
+                    rows.append(_row(pair, start, way, steps, seconds, judge(png)))
                     print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
                     if args.save:
                         args.save.mkdir(parents=True, exist_ok=True)
                         stem = "".join(c for c in pair.split(" + ")[0] if c.isalnum())[:20]
-                        (args.save / f"{stem}-{start.replace(' ', '')}-{way}-{steps}.png").write_bytes(png)
+                        (args.save / f"{stem}-{start.split()[0]}-{way}-{steps}.png").write_bytes(png)
     print(f"# {args.size} px, float32; {machine()}")
     print(table(["pair", "start", "scale up", "steps", "seconds", "content full", "style full / half / avg"], rows))
+
+
+def _own_start(start: str, model, content, painting, base: Settings, extractor) -> Image.Image | None:
+    """The picture a run starts from: None for the photo, else the one-pass picture or a finished run's."""
+    if start == "one-pass picture":
+        return painted(model, content, painting, base)
+    if start == "finished picture":
+        return Image.open(io.BytesIO(run(content, painting, base, extractor)[1])).convert("RGB")
+    return None
 
 
 def _row(pair: str, start: str, way: str, steps: int, seconds: float, score: dict[str, float]) -> list[str]:

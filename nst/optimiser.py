@@ -51,7 +51,7 @@ def make_optimizer(settings: Settings, image: torch.Tensor, layout: Layout | Non
 
 
 @torch.no_grad()
-def upsample(previous: torch.Tensor, size: tuple[int, int], detail: torch.Tensor | None) -> torch.Tensor:
+def upsample(previous: torch.Tensor, size: torch.Size | tuple[int, int], detail: torch.Tensor | None) -> torch.Tensor:
     """The previous scale's picture at this scale's ``size`` (height, width), with ``detail``'s fine detail.
 
     Upsampling alone gives a blurred picture, and the detail that the coarse scale could not

@@ -465,8 +465,10 @@ def test_every_sidebar_setting_travels_in_the_page_url_and_a_link_opens_it() -> 
         output_size=256, scales=1, start_size=128, optimizer="adam", learning_rate=0.05, init="noise", seed=5,
         content_layers=("relu3_2",), style_layers=("relu1_1", "relu3_1"), style_layer_weights=(1.0, 0.5),
         pooling="avg", style_scale=1.5, precision="float32", style_loss="wasserstein", style_strength=0.6,
+        scale_up="plain",
     )  # fmt: skip
-    not_changed = {"weights", "device"}  # the other choices need a download or a GPU
+    not_changed = {"weights", "device"}
+    one_scale_hides = {"start_size", "scale_up"}  # the other choices need a download or a GPU
     first = AppTest.from_file(APP, default_timeout=240)
     for knob in KNOBS:  # what a preset's callback does
         first.session_state[knob.widget_key] = knob.widget_value(changed)
@@ -476,7 +478,7 @@ def test_every_sidebar_setting_travels_in_the_page_url_and_a_link_opens_it() -> 
     assert not first.exception and not first.sidebar.error
     link = dict(first.query_params)
     for knob in KNOBS:
-        if knob.name not in not_changed and knob.name != "start_size":  # start_size: hidden with one scale
+        if knob.name not in not_changed | one_scale_hides:
             assert knob.widget_key in link, f"{knob.widget_key} is not carried in the page's URL"
 
     opened = AppTest.from_file(APP, default_timeout=240)
@@ -486,7 +488,7 @@ def test_every_sidebar_setting_travels_in_the_page_url_and_a_link_opens_it() -> 
     assert not opened.exception and not opened.sidebar.error
     settings = settings_of(opened)
     for knob in KNOBS:
-        if knob.name not in not_changed | {"start_size"}:
+        if knob.name not in not_changed | one_scale_hides:
             assert getattr(settings, knob.name) == getattr(changed, knob.name), knob.name
     assert settings.normalised_style_layer_weights == changed.normalised_style_layer_weights
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageFilter
 
 import nst.engine
 import nst.inputs
@@ -314,10 +315,35 @@ def test_each_new_scale_starts_with_the_content_photos_fine_detail(content_image
 
     fine = to_tensor(resize_longest(content_image, 64))  # (1, 3, 48, 64)
     coarse = to_tensor(resize_longest(content_image, 32))
-    started = upsample(coarse, fine)
+    started = upsample(coarse, fine.shape[-2:], fine)
     assert started.shape == fine.shape and 0 <= started.min() and started.max() <= 1
     # the coarse content photo, upsampled with the detail added back, is the fine photo again
-    assert (started - fine).abs().mean() < 0.02
+    assert (started - fine).abs().mean() < 0.5 * (upsample(coarse, fine.shape[-2:], None) - fine).abs().mean()
+
+
+def test_scale_up_adds_the_chosen_pictures_fine_detail(caffe_extractor, content_image, style_image) -> None:
+    """Two scales and a step so small it changes nothing: the result is the start picture's way through
+    the scale up, so ``start`` gives the start back, ``plain`` a blurred copy and ``photo`` the photo's edges."""
+    start = make_style(96, 72, seed=9)  # a picture of one's own, with fine stripes and noise
+    settings = Settings(output_size=96, start_size=48, scales=2, iterations=2, init="image", content_weight=0.0,
+                        style_weight=1e-12, tv_weight=0.0, preview_every=0)  # fmt: skip
+    results = {
+        way: np.asarray(
+            stylize(
+                content_image, style_image, settings.replace(scale_up=way), extractor=caffe_extractor, init_image=start
+            ),
+            float,
+        )  # fmt: skip
+        for way in ("photo", "start", "plain")
+    }
+    own = np.asarray(start, float)
+    assert np.abs(results["start"] - own).mean() < 0.5 * np.abs(results["plain"] - own).mean()
+    # what "photo" adds over "plain" is the photo's fine detail: its edges, not the start's stripes
+    added = (results["photo"] - results["plain"]).mean(axis=2).ravel()
+    photo = np.asarray(content_image.resize((96, 72)), float).mean(axis=2)
+    photo_detail = (photo - np.asarray(Image.fromarray(photo.astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.5)),
+                                       float)).ravel()  # fmt: skip
+    assert np.corrcoef(added, photo_detail)[0, 1] > 0.5
 
 
 def test_bfloat16_follows_the_float32_loss_curve(caffe_extractor, content_image, style_image) -> None:

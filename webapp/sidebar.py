@@ -38,6 +38,11 @@ INIT_LABELS = {
     "image": "a picture you upload",
     "instant": "the one-pass picture (refined at half size, its strokes kept)",
 }
+SCALE_UP_LABELS = {
+    "photo": "the photo's fine detail",
+    "start": "the start picture's fine detail",
+    "plain": "nothing (a smooth enlargement)",
+}
 ADAM_DEFAULT_RATE = Settings(optimizer="adam").lr
 
 
@@ -128,6 +133,15 @@ KNOBS: tuple[Knob, ...] = (
         "select_slider",
         "Run",
         _choices("start_size"),
+        shown_when=lambda values: values.get("scales") != 1,
+    ),
+    Knob(
+        "scale_up",
+        "At each scale up, add",
+        "selectbox",
+        "Run",
+        _choices("scale_up"),
+        SCALE_UP_LABELS,
         shown_when=lambda values: values.get("scales") != 1,
     ),
     Knob("optimizer", "Optimiser", "radio", "Run", _choices("optimizer"), OPTIMISER_NAMES),
