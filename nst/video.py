@@ -15,14 +15,17 @@ The style targets are computed once for the whole clip (the runs share a
 and each finished frame is written at once, so a stopped run leaves a playable clip of the
 frames done.
 
-Departs from Ruder et al.: their later frames also carry long-term terms (several earlier
-frames) and a multi-pass mode that runs the clip forwards and backwards; here only the
-short-term term is used, which their paper shows removes most of the flicker, and a run
-stays one pass over the clip, frame by frame, so it can be watched and stopped.
+Each frame is kept close to several earlier stylised frames (``settings.temporal_frames``,
+by default 1, 2, 4 and 8 back), each counted only where no closer one is trusted: Ruder et
+al.'s long-term consistency, so background that a passing object hid comes back as it was
+painted (:func:`carried`). Departs from Ruder et al.: their multi-pass mode, which runs the
+clip forwards and backwards, is not offered; a run stays one pass over the clip, frame by
+frame, so it can be watched and stopped.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -220,19 +223,17 @@ def stylise_frames(
     (the clip's first frame), by default the first frame this loop sees: once for the clip,
     so the style's statistics and targets do not change from frame to frame.
     """
-    previous_photo, previous_result = previous if previous is not None else (None, None)
-    reference = colour_reference if colour_reference is not None else previous_photo
+    history: collections.deque[tuple[Image.Image, Image.Image]] = collections.deque(
+        [previous] if previous is not None else [], maxlen=max(settings.temporal_frames)
+    )  # (photo, stylised picture) of the frames before this one, newest last
+    reference = colour_reference if colour_reference is not None else (previous[0] if previous else None)
     for index, photo in enumerate(photos, start=first_index):
         reference = reference if reference is not None else photo
-        if previous_result is None or previous_photo is None or settings.temporal_weight <= 0:
+        if not history or settings.temporal_weight <= 0:
             frame_settings, init, temporal, trusted = settings, None, None, None
         else:
-            backward = optical_flow(photo, previous_photo)  # this frame -> the previous one
-            forward = optical_flow(previous_photo, photo)
-            init = warp(previous_result, backward)
-            mask = certainty(backward, forward)
-            trusted = float(mask.mean())
-            temporal = Temporal(init, Image.fromarray((mask * 255).astype(np.uint8), mode="L"))
+            init, temporal = carried(photo, list(history), settings.temporal_frames)
+            trusted = float(np.asarray(temporal.certainty, dtype=np.float32).mean())
             frame_settings = settings.replace(iterations=settings.frame_iterations, scales=1, init="image")
         result: Image.Image | None = None
         run = transfer(photo, style, frame_settings, extractor=extractor, init_image=init, cache=cache,
@@ -247,7 +248,47 @@ def stylise_frames(
             run.close()
         if result is None:  # the last step always brings a picture
             raise SettingsError(f"frame {index} ended without a picture")
-        previous_photo, previous_result = photo, result
+        history.append((photo, result))
+
+
+def carried(
+    photo: Image.Image, history: Sequence[tuple[Image.Image, Image.Image]], frames_back: Sequence[int]
+) -> tuple[Image.Image, Temporal]:
+    """The frame's starting picture (the previous stylised frame carried along the flow) and what it is
+    kept close to: the earlier stylised frames ``frames_back`` (1: the previous one) carried onto it.
+
+    Ruder et al.'s long-term consistency: frame ``j`` back counts where it is trusted and no closer
+    frame of ``frames_back`` is, ``max(c_j - sum of the closer c, 0)``. Their sum of one temporal
+    term per frame, ``sum_j c_j (x - w_j)^2``, has the gradient of one term with certainty
+    ``C = sum_j c_j`` and target ``sum_j c_j w_j / C`` (they differ by a constant), which is what is
+    made here: the rest of the run sees one :class:`~nst.targets.Temporal`. ``history`` holds
+    (photo, stylised picture) pairs, newest last.
+    """
+    height, width = photo.size[1], photo.size[0]
+    covered = np.zeros((height, width), dtype=np.float32)  # the closer frames' trust, summed
+    weights = np.zeros((height, width), dtype=np.float32)
+    blended = np.zeros((height, width, 3), dtype=np.float32)
+    init: Image.Image | None = None
+    for back in sorted(set(frames_back) | {1}):
+        if back > len(history):
+            break
+        earlier_photo, earlier_result = history[-back]
+        backward = optical_flow(photo, earlier_photo)  # this frame -> that one
+        moved = warp(earlier_result, backward)
+        if back == 1:
+            init = moved
+            if 1 not in frames_back:
+                continue
+        trust = certainty(backward, optical_flow(earlier_photo, photo))
+        share = np.clip(trust - covered, 0.0, None)
+        covered += trust
+        weights += share
+        blended += share[..., None] * np.asarray(moved, dtype=np.float32)
+    assert init is not None, "the history holds the previous frame"
+    fallback = np.asarray(init, dtype=np.float32)  # where no frame is trusted the target does not count
+    target = np.where(weights[..., None] > 0, blended / np.maximum(weights, 1e-6)[..., None], fallback)
+    previous = Image.fromarray(np.clip(target, 0, 255).round().astype(np.uint8))
+    return init, Temporal(previous, Image.fromarray(np.minimum(weights, 1.0), mode="F"))
 
 
 def sized(picture: Image.Image, size: tuple[int, int]) -> Image.Image:

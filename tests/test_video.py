@@ -9,14 +9,14 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from nst import Settings, examples
 from nst.commands import main
 from nst.errors import VideoError
 from nst.flow import certainty, optical_flow, warp
 from nst.limits import Limits
-from nst.video import check_clip, frame_size, stylize_video
+from nst.video import carried, check_clip, frame_size, stylize_video
 from nst.videoio import ClipWriter, probe, read_frames
 
 SHIFT = 2  # px the camera pans by each frame
@@ -86,6 +86,41 @@ def test_the_flow_follows_a_known_pan_and_distrusts_what_comes_into_view() -> No
     trust = certainty(backward, forward)
     assert trust[:, -1].mean() < 0.2  # the column that enters the view was not in the first frame
     assert trust[inner].mean() > 0.9
+
+
+def test_distrust_spreads_a_pixel_or_two_past_an_occlusion_as_in_the_reference() -> None:
+    still = np.zeros((32, 32, 2), dtype=np.float32)
+    forward = still.copy()
+    forward[:, 12:20, 0] = 6.0  # these columns do not come back to where they started: hidden before
+    trust = certainty(still, forward)
+    assert trust[:, 12:20].max() == 0.0
+    assert 0.0 < trust[16, 11] < 0.7 and 0.0 < trust[16, 20] < 0.7  # the edge's neighbours: part trusted
+    assert trust[:, :9].min() == pytest.approx(1.0, abs=1e-3) and trust[:, 23:].min() == pytest.approx(1.0, abs=1e-3)
+
+
+def bar_frame(photo: Image.Image, t: int) -> Image.Image:
+    """``photo`` with a grey bar, 24 px wide, at 24 + 8t px from the left: each column is hidden for 3 frames."""
+    frame = photo.copy()
+    ImageDraw.Draw(frame).rectangle((24 + 8 * t, 0, 47 + 8 * t, photo.height - 1), fill=(128, 128, 128))
+    return frame
+
+
+def test_background_a_bar_hid_is_kept_close_to_how_it_was_painted_before_it_was_hidden() -> None:
+    photo = examples.photo("chelsea the cat").resize((240, 160))
+    # frame t was painted flat grey 20t + 10, so the target's level says which frame it came from
+    history = [(bar_frame(photo, t), Image.new("RGB", photo.size, (20 * t + 10,) * 3)) for t in range(8)]
+    revealed = slice(80, 88)  # behind the bar in frames 5-7, seen in frame 8 (bar at 88-111) and in frames 0-4
+    short_init, short = carried(bar_frame(photo, 8), history, (1,))
+    assert np.asarray(short.certainty)[:, revealed].mean() < 0.2  # the previous frame had the bar there
+    init, long = carried(bar_frame(photo, 8), history, (1, 2, 4, 8))
+    assert np.asarray(init).tobytes() == np.asarray(short_init).tobytes()  # both start from the previous frame
+    trust = np.asarray(long.certainty)[:, revealed]
+    levels = np.asarray(long.previous, dtype=np.float32)[:, revealed, 0]
+    assert trust.mean() > 0.6
+    assert np.median(levels[trust > 0.5]) <= 95  # painted by frame 4 or before: not 110-150, the bar's
+    far = (slice(None), slice(170, 240))  # background the bar never came near: the previous frame, fully trusted
+    assert np.asarray(long.certainty)[far].mean() > 0.95
+    assert np.median(np.asarray(long.previous, dtype=np.float32)[far]) == 150
 
 
 def test_the_temporal_term_removes_most_of_the_flicker(tmp_path, caffe_extractor) -> None:

@@ -3,7 +3,8 @@
 The style is the one chosen for pictures (the style column); the sidebar's weights and
 layers apply too. The clip's own knobs are here: the frame size (video is many pictures,
 so it is smaller than a picture's by default), the steps of the frames after the first,
-the temporal weight (``nst.video``) and how many frames to stylise. The run takes its turn
+the temporal weight and the earlier frames each frame keeps (``nst.video``) and how many
+frames to stylise. The run takes its turn
 in the device's queue like every other run (on a cluster: the clip goes to one worker, in
 order); the page shows the frame being formed and the frames done. Every finished frame is
 kept in the session before anything is drawn, so Stop, or a rerun (a widget moved), never
@@ -33,6 +34,11 @@ from webapp.turns import runs_executor
 
 VIDEO_TYPES = ["mp4", "mov", "m4v", "mkv", "webm", "avi", "gif", "webp"]
 FRAME_SIZES = [128, 192, 256, 320, 384, 512]
+FRAMES_BACK = {  # Settings.temporal_frames, as the page's URL carries it
+    "1": "the previous one",
+    "1,2,4,8": "1, 2, 4 and 8 back",
+    "1,10,20,40": "1, 10, 20 and 40 back (the paper's)",
+}
 PREVIEW_SECONDS = 0.5
 STRIP_FRAMES = 6  # the latest frames done, shown under the forming one
 
@@ -69,6 +75,9 @@ def video_ui(settings: Settings | None, style: Picture | None) -> None:
                          key="video_steps", help=help_text("frame_iterations"), bind=BIND)  # fmt: skip
     temporal = left.select_slider("Temporal weight", list(TEMPORAL_WEIGHTS), value=base.temporal_weight,
                                   key="video_temporal", help=help_text("temporal_weight"), bind=BIND)  # fmt: skip
+    kept = right.selectbox("Earlier frames kept", list(FRAMES_BACK), format_func=FRAMES_BACK.__getitem__,
+                           index=_frames_back_index(base.temporal_frames), key="video_frames_back",
+                           help=help_text("temporal_frames"), bind=BIND)  # fmt: skip
     width, height = frame_size(clip.size, size)
     middle.caption(f"Frames of {width}×{height} px; the first takes {base.iterations} steps (the sidebar's).")
     ready = settings is not None and style is not None
@@ -80,9 +89,15 @@ def video_ui(settings: Settings | None, style: Picture | None) -> None:
         st.info("Choose a style picture above first (and a photo's settings in the sidebar).")
     status, forming, strip = st.empty(), st.empty(), st.empty()
     if job.pending and settings is not None and style is not None:
-        run_settings = settings.replace(output_size=size, frame_iterations=steps, temporal_weight=temporal)
+        run_settings = settings.replace(output_size=size, frame_iterations=steps, temporal_weight=temporal,
+                                        temporal_frames=kept)  # fmt: skip
         _run(job, run_settings, style, frames, status, forming, strip)
     _show(job, status, forming, strip)
+
+
+def _frames_back_index(frames: tuple[int, ...]) -> int:
+    text = ",".join(map(str, frames))
+    return list(FRAMES_BACK).index(text) if text in FRAMES_BACK else 0
 
 
 def _job(upload: Any) -> VideoJob | None:

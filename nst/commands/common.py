@@ -127,6 +127,8 @@ def _kind(field: dataclasses.Field[Any]) -> Callable[[str], Any]:
     annotation = str(field.type)
     if annotation.startswith("tuple[float"):
         return _float_list
+    if annotation.startswith("tuple[int"):
+        return _whole_list
     if annotation.startswith("tuple[str"):
         return str  # Settings accepts "relu1_1,relu2_1"
     if annotation.startswith("float"):
@@ -141,6 +143,13 @@ def _float_list(text: str) -> tuple[float, ...]:
         return tuple(float(part) for part in text.replace(" ", ",").split(",") if part)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, not {text!r}") from None
+
+
+def _whole_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(" ", ",").split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, not {text!r}") from None
 
 
 def clock(seconds: float) -> str:
