@@ -307,13 +307,12 @@ def _set_up_scale(
 
 
 def _detail(run: _Run, content_t: torch.Tensor) -> torch.Tensor | None:
-    """Whose fine detail a scale's picture gets when it is enlarged from the scale before (``scale_up``)."""
+    """Whose fine detail a scale's picture gets when it is enlarged from the scale before (``scale_up``):
+    the photo's, or none; ``auto`` adds none to a picture of one's own (``benchmarks/scale_up.py``)."""
     how = run.settings.scale_up
-    if how == "photo":
-        return content_t
-    if how == "plain" or (run.settings.init == "noise" and run.inputs.start is None):
-        return None
-    return initial_image(run.settings, content_t, run.inputs.styles[0], run.inputs.start)
+    if how == "auto":
+        how = "plain" if run.inputs.start is not None else "photo"
+    return content_t if how == "photo" else None
 
 
 def _step(

@@ -57,9 +57,8 @@ def upsample(previous: torch.Tensor, size: torch.Size | tuple[int, int], detail:
     Upsampling alone gives a blurred picture, and the detail that the coarse scale could not
     hold (windows, edges) would then have to be rebuilt step by step. Adding a picture's own
     high frequencies at this size, the difference between it and its blurred copy at the
-    previous size, restores that detail at once (``Settings.scale_up``: the photo's by
-    default, which differs from Gatys et al., who optimise at one size; the start picture's;
-    or none).
+    previous size, restores that detail at once (``Settings.scale_up``: the photo's, which
+    differs from Gatys et al., who optimise at one size; or none).
     """
     image = F.interpolate(previous, size=size, mode="bicubic", align_corners=False)
     if detail is not None:

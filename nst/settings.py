@@ -23,7 +23,7 @@ INITS = ("content", "noise", "style", "image", "instant")
 POOLINGS = ("max", "avg")
 PRECISIONS = ("auto", "float32", "bfloat16")
 PRESERVE_COLOUR = ("off", "luminance", "histogram")  # nst.colour
-SCALE_UPS = ("photo", "start", "plain")  # nst.optimiser.upsample
+SCALE_UPS = ("auto", "photo", "plain")  # nst.optimiser.upsample; auto: benchmarks/scale_up.py
 WEIGHT_SOURCES = ("caffe", "torchvision")  # or a path to a state-dict file
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}  # pixels live in [0, 1]
 MIN_OUTPUT_SIZE = 32  # below this the deepest layers see fewer than 2x2 positions
@@ -236,10 +236,10 @@ class Settings:
         values=START_SIZES,
     )
     scale_up: str = _knob(
-        "photo",
-        "coarse to fine: what each scale's picture gets besides a smooth enlargement of the last: photo: "
-        "the photo's fine detail that the smaller scale could not hold; start: the start picture's instead "
-        "(the photo's for init content, your own for init image, none from noise); plain: nothing",
+        "auto",
+        "coarse to fine: what each scale's picture gets besides a smooth enlargement of the last: photo: the "
+        "photo's fine detail that the smaller scale could not hold; plain: nothing; auto: photo, or plain when "
+        "the run starts from a picture of your own (init image), whose strokes the photo's detail would cover",
         choices=SCALE_UPS,
     )
     scale_split: tuple[float, ...] | None = _knob(

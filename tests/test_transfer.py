@@ -321,9 +321,10 @@ def test_each_new_scale_starts_with_the_content_photos_fine_detail(content_image
     assert (started - fine).abs().mean() < 0.5 * (upsample(coarse, fine.shape[-2:], None) - fine).abs().mean()
 
 
-def test_scale_up_adds_the_chosen_pictures_fine_detail(caffe_extractor, content_image, style_image) -> None:
+def test_scale_up_adds_the_photos_fine_detail_or_none(caffe_extractor, content_image, style_image) -> None:
     """Two scales and a step so small it changes nothing: the result is the start picture's way through
-    the scale up, so ``start`` gives the start back, ``plain`` a blurred copy and ``photo`` the photo's edges."""
+    the scale up, so ``plain`` gives a blurred start, ``photo`` that with the photo's edges, and ``auto``
+    from a picture of one's own what ``plain`` gives."""
     start = make_style(96, 72, seed=9)  # a picture of one's own, with fine stripes and noise
     settings = Settings(output_size=96, start_size=48, scales=2, iterations=2, init="image", content_weight=0.0,
                         style_weight=1e-12, tv_weight=0.0, preview_every=0)  # fmt: skip
@@ -334,16 +335,18 @@ def test_scale_up_adds_the_chosen_pictures_fine_detail(caffe_extractor, content_
             ),
             float,
         )  # fmt: skip
-        for way in ("photo", "start", "plain")
+        for way in ("photo", "plain", "auto")
     }
-    own = np.asarray(start, float)
-    assert np.abs(results["start"] - own).mean() < 0.5 * np.abs(results["plain"] - own).mean()
+    assert np.abs(results["auto"] - results["plain"]).max() == 0
     # what "photo" adds over "plain" is the photo's fine detail: its edges, not the start's stripes
     added = (results["photo"] - results["plain"]).mean(axis=2).ravel()
     photo = np.asarray(content_image.resize((96, 72)), float).mean(axis=2)
     photo_detail = (photo - np.asarray(Image.fromarray(photo.astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.5)),
                                        float)).ravel()  # fmt: skip
     assert np.corrcoef(added, photo_detail)[0, 1] > 0.5
+    blurred = np.asarray(start.filter(ImageFilter.GaussianBlur(1.5)), float)
+    own = np.asarray(start, float)
+    assert np.abs(results["plain"] - blurred).mean() < np.abs(results["plain"] - own).mean()  # enlarged: blurred
 
 
 def test_bfloat16_follows_the_float32_loss_curve(caffe_extractor, content_image, style_image) -> None:

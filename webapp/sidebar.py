@@ -39,8 +39,8 @@ INIT_LABELS = {
     "instant": "the one-pass picture (refined at half size, its strokes kept)",
 }
 SCALE_UP_LABELS = {
+    "auto": "the photo's detail, unless it starts from your picture",
     "photo": "the photo's fine detail",
-    "start": "the start picture's fine detail",
     "plain": "nothing (a smooth enlargement)",
 }
 ADAM_DEFAULT_RATE = Settings(optimizer="adam").lr
