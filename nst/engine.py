@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from PIL import Image
@@ -71,6 +72,7 @@ def transfer(
     checkpoint: Callable[[], None] | None = None,
     temporal: Temporal | None = None,
     colour_reference: ImageSource | None = None,
+    style_masks: Sequence[ImageSource] | None = None,
 ) -> Generator[Progress, None, None]:
     """Run Gatys et al.'s optimisation, yielding one :class:`Progress` per step.
 
@@ -92,6 +94,9 @@ def transfer(
         masks: one grey picture per style picture, white where that style goes (see
             :mod:`nst.regions`); pixels no mask covers keep the photo. Notes about the masks
             (stretched, empty) are logged; :func:`nst.regions.load_masks` returns them.
+        style_masks: with ``masks``, one grey picture per region on the style pictures: the i-th
+            selects the part of the i-th style picture (or of the only one) that paints region i
+            (:func:`nst.regions.load_style_masks`); without them each region takes its whole picture.
         preview_size: previews before the last step are shrunk to at most this many px on
             their longest side (the app's display; a print-size picture is never sent whole
             at every preview). The last step's picture is always full size.
@@ -119,8 +124,8 @@ def transfer(
         ...     if progress.image is not None:
         ...         progress.image.save("latest.png")
     """
-    run = _plan_run(settings or Settings(), content, style, extractor, cache, init_image, resume, masks,
-                    (temporal, colour_reference))  # fmt: skip
+    run = _plan_run(settings or Settings(), content, style, extractor, cache, init_image, resume,
+                    (masks, style_masks), (temporal, colour_reference))  # fmt: skip
     pace = Pace(run, preview_seconds)
     image: torch.Tensor | None = None
     for index in range(len(run.scales)):
@@ -175,7 +180,7 @@ def _plan_run(
     cache: TargetCache | None,
     init_image: ImageSource | None,
     resume: Resume | None,
-    masks: Sequence[ImageSource] | None,
+    regions: tuple[Sequence[ImageSource] | None, Sequence[ImageSource] | None],
     video: tuple[Temporal | None, ImageSource | None],
 ) -> _Run:
     """Check the request, read the pictures and plan the scales; an impossible plan is refused before any step."""
@@ -185,11 +190,13 @@ def _plan_run(
         offset, total, init_image = resume.step, resume.end(settings), resume.image
         if offset < 0 or total <= offset:
             raise SettingsError(f"cannot resume at step {offset} of {total}: no steps are left")
+    masks, style_masks = regions
     if settings.init == "instant" and init_image is None:  # the one-pass picture, at the output size
-        init_image = painted(model_for(settings), content, style, settings, masks)
+        init_image = painted(model_for(settings), content, _one_per_region(style, masks, style_masks), settings,
+                             masks)  # fmt: skip
     if settings.init == "image" and init_image is None:
         raise SettingsError("init 'image' needs a starting picture: pass init_image (--init-image on the command line)")
-    inputs = prepare_inputs(settings, content, style, init_image, masks, *video)
+    inputs = prepare_inputs(settings, content, style, init_image, masks, *video, style_mask_sources=style_masks)
     extractor = extractor if extractor is not None else extractor_for(settings)
     planned = settings.replace(iterations=total - offset)
     if resume is not None and inputs.start is not None:  # coarse to fine never shrinks the picture
@@ -304,6 +311,19 @@ def _set_up_scale(
     height, width = image.shape[-2:]
     log.info("scale %d: %dx%d px in %d tiles, %s", index + 1, width, height, len(layout.tiles), layout.optimizer)
     return (image, *tiled_objective(run.extractor, terms, image, run.precision, layout.tiles, within.tile_report()))
+
+
+def _one_per_region(
+    style: ImageSource | Sequence[ImageSource],
+    masks: Sequence[ImageSource] | None,
+    style_masks: Sequence[ImageSource] | None,
+) -> ImageSource | Sequence[ImageSource]:
+    """The style pictures for the one-pass network: with style masks cutting several regions' styles
+    out of one painting, that painting once per region (the network paints with a whole picture)."""
+    pictures: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
+    if masks and style_masks and len(pictures) == 1:
+        return pictures * len(masks)
+    return style
 
 
 def _detail(run: _Run, content_t: torch.Tensor) -> torch.Tensor | None:

@@ -14,7 +14,7 @@ from nst import colour
 from nst.errors import ImageLoadError, SettingsError
 from nst.images import ImageSource, load_image, to_pil, to_tensor
 from nst.layers import deepest_layer, pools_before
-from nst.regions import load_masks
+from nst.regions import load_masks, load_style_masks
 from nst.settings import Settings
 from nst.targets import Temporal, picture_digest
 
@@ -33,6 +33,7 @@ class Inputs:
     masks: tuple[Image.Image, ...] = ()  # one grey picture per style, the content's size (regions)
     mask_digest: str = ""
     temporal: Temporal | None = None  # video: the previous frame, warped (in the optimised colours)
+    style_masks: tuple[Image.Image, ...] = ()  # regions: the part of each style picture its region takes
 
 
 def prepare_inputs(
@@ -43,6 +44,8 @@ def prepare_inputs(
     mask_sources: Sequence[ImageSource] | None = None,
     temporal: Temporal | None = None,
     colour_reference: ImageSource | None = None,
+    *,
+    style_mask_sources: Sequence[ImageSource] | None = None,
 ) -> Inputs:
     """Decode every picture of a run and prepare it for the settings' colour handling.
 
@@ -70,14 +73,38 @@ def prepare_inputs(
         content_image = colour.luminance(content_image)
         if temporal is not None:
             temporal = Temporal(colour.luminance(temporal.previous), temporal.certainty)
+    masks, styles, style_masks = _regions(mask_sources, style_mask_sources, content_image.size, styles)
     digests = (picture_digest(content_image), tuple(picture_digest(picture) for picture in styles))
-    masks: list[Image.Image] = []
-    if mask_sources:
-        masks, notes = load_masks(mask_sources, content_image.size, len(styles))
-        for note in notes:
-            log.warning("%s", note)
+    if style_masks:  # a part of a painting has targets of its own
+        digests = (digests[0], tuple(f"{d}/{picture_digest(m)}" for d, m in zip(digests[1], style_masks, strict=True)))
     mask_digest = "+".join(picture_digest(mask) for mask in masks)
-    return Inputs(content_image, tuple(styles), start_image, present, digests, tuple(masks), mask_digest, temporal)
+    return Inputs(content_image, tuple(styles), start_image, present, digests, tuple(masks), mask_digest, temporal,
+                  tuple(style_masks))  # fmt: skip
+
+
+def _regions(
+    mask_sources: Sequence[ImageSource] | None,
+    style_mask_sources: Sequence[ImageSource] | None,
+    size: tuple[int, int],
+    styles: list[Image.Image],
+) -> tuple[list[Image.Image], list[Image.Image], list[Image.Image]]:
+    """The masks on the photo, the style pictures (one per region: the only one, repeated, where
+    style masks cut several regions' styles out of it) and the masks on them."""
+    if style_mask_sources and not mask_sources:
+        raise SettingsError("style masks say which part of a painting paints which region: give the regions "
+                            "on the photo too, one mask each (--masks)")  # fmt: skip
+    if not mask_sources:
+        return [], styles, []
+    if style_mask_sources and len(styles) == 1:
+        styles = styles * len(mask_sources)
+    masks, notes = load_masks(mask_sources, size, len(styles))
+    style_masks: list[Image.Image] = []
+    if style_mask_sources:
+        style_masks, more = load_style_masks(style_mask_sources, styles, len(masks))
+        notes += more
+    for note in notes:
+        log.warning("%s", note)
+    return masks, styles, style_masks
 
 
 def style_pictures(settings: Settings, style: ImageSource | Sequence[ImageSource]) -> list[Image.Image]:

@@ -8,7 +8,9 @@ no mask covers keep the photo: only the content loss acts there.
 
 Masks are grey pictures, white where the style applies; soft edges are allowed. A mask of
 another size or shape is resized to the photo (stretched: its corners stay the photo's
-corners).
+corners). Masks on the style pictures (``style_masks``) choose which part of a painting paints
+each region, as in the paper's spatial control (its sky onto the photo's sky): that part's
+guided Gram matrices are the region's target instead of the whole painting's.
 """
 
 from __future__ import annotations
@@ -59,6 +61,34 @@ def load_masks(
         masks.append(grey)
     if all(_mean(mask) < EMPTY for mask in masks):
         notes.append("every mask is empty: no style applies anywhere, and the result is the photo")
+    return masks, notes
+
+
+def load_style_masks(
+    sources: Sequence[ImageSource], styles: Sequence[Image.Image], regions: int
+) -> tuple[list[Image.Image], list[str]]:
+    """Masks on the style pictures (the painting's own regions, Gatys et al. 2017): the i-th selects
+    the part of the i-th style picture that paints the photo's region i. Each is a grey picture of its
+    style picture's size (stretched to it), and notes for the person.
+
+    Raises:
+        SettingsError: not one style mask per region, or a style mask that selects nothing.
+        ImageLoadError: a style mask cannot be read as a picture.
+    """
+    if len(sources) != regions:
+        raise SettingsError(f"give one style mask per mask on the photo: {len(sources)} style masks for "
+                            f"{regions} masks")  # fmt: skip
+    masks, notes = [], []
+    for number, (source, style) in enumerate(zip(sources, styles, strict=True), start=1):
+        picture = load_image(source, name=f"style mask {number}")
+        width, height = picture.size
+        if abs(width / height - style.width / style.height) > 0.02 * style.width / style.height:
+            notes.append(f"style mask {number} is {width}x{height}, another shape than its style picture's "
+                         f"{style.width}x{style.height}: it is stretched to fit")  # fmt: skip
+        grey = picture.convert("L").resize(style.size, Image.Resampling.BILINEAR)
+        if _mean(grey) < EMPTY:
+            raise SettingsError(f"style mask {number} is empty (all black): it selects nothing of its style picture")
+        masks.append(grey)
     return masks, notes
 
 

@@ -80,9 +80,12 @@ def _per_style(
                 settings.style_layers,
                 budget,
                 settings.style_loss,
+                part,
             ),
         )  # fmt: skip
-        for picture, digest in zip(inputs.styles, inputs.digests[1], strict=True)
+        for picture, digest, part in zip(
+            inputs.styles, inputs.digests[1], inputs.style_masks or (None,) * len(inputs.styles), strict=True
+        )
     ]
 
 
@@ -124,9 +127,16 @@ def _style_targets(
     layers: tuple[str, ...],
     budget: int | None = None,
     loss: str = "gram",
+    part: Image.Image | None = None,
 ) -> dict[str, torch.Tensor]:
+    """The style picture's statistics at ``size``; with ``part`` (a grey mask of the picture's size),
+    those of that part only (guided Gram matrices, the mask fitted as the picture is)."""
     picture_t = to_tensor(fit_style(picture, size, shortest), extractor.device)
-    return tiled_grams(extractor, picture_t, layers, budget, loss=loss)
+    masks = None
+    if part is not None:
+        mask_t = to_tensor(fit_style(part.convert("RGB"), size, shortest), extractor.device)[:, :1]
+        masks = layer_masks(mask_t, layers)
+    return tiled_grams(extractor, picture_t, layers, budget, loss=loss, masks=masks)
 
 
 def fit_style(image: Image.Image, longest: int, shortest: int) -> Image.Image:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -43,13 +43,24 @@ def content_features(
 
 
 def style_grams(
-    extractor: FeatureExtractor, picture: torch.Tensor, layers: tuple[str, ...], loss: str = "gram"
+    extractor: FeatureExtractor,
+    picture: torch.Tensor,
+    layers: tuple[str, ...],
+    loss: str = "gram",
+    masks: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """``{layer: (1, C, C)}`` Gram matrices of the style picture, without autograd (with
-    ``loss="wasserstein"``, ``(1, C, C + 1)``: the mean beside them; :func:`nst.losses.style_statistics`)."""
+    ``loss="wasserstein"``, ``(1, C, C + 1)``: the mean beside them; :func:`nst.losses.style_statistics`).
+    With ``masks`` (``{layer: (1, 1, h, w)}``, a part of the picture: :func:`nst.regions.layer_masks`),
+    the guided Gram matrices of that part, as a region's are computed on the result."""
     with torch.inference_mode():
         features = extractor(picture, layers)
-        grams = {name: style_statistics(features[name], loss=loss) for name in layers}
+        grams = {
+            name: style_statistics(features[name], loss=loss)
+            if masks is None
+            else style_statistics(features[name], float(masks[name].pow(2).sum()), loss, masks[name])
+            for name in layers
+        }
     return {name: value.clone() for name, value in grams.items()}
 
 

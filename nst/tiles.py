@@ -35,7 +35,7 @@ the memory they need is bounded, at the price of a second forward pass per step 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -413,9 +413,11 @@ def tiled_grams(
     *,
     features: bool = False,
     loss: str = "gram",
+    masks: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """A picture's Gram matrices (or, with ``features``, its activations) at ``layers``, read
     in tiles when a whole forward pass would not fit in ``budget`` bytes (float32, no autograd).
+    With ``masks`` (``{layer: (1, 1, h, w)}``): the guided Gram matrices of that part of the picture.
 
     The tiles' shares add up to the whole picture's Gram matrices; activations are put
     together from the tiles' cores. Without a budget, or when the picture fits, this is
@@ -430,8 +432,9 @@ def tiled_grams(
     if budget is None or height * width * READ_BYTES_PER_PIXEL <= budget:
         if features:
             return content_features(read, picture, tuple(layers))  # type: ignore[arg-type]
-        return style_grams(read, picture, tuple(layers), loss)  # type: ignore[arg-type]
+        return style_grams(read, picture, tuple(layers), loss, masks)  # type: ignore[arg-type]
     out: dict[str, torch.Tensor] = {}
+    areas = {name: float(mask.pow(2).sum()) for name, mask in masks.items()} if masks is not None else {}
 
     def keep(name: str, activation: torch.Tensor, window: Window) -> None:
         if features:
@@ -439,7 +442,11 @@ def tiled_grams(
                 out[name] = activation.new_empty((*activation.shape[:2], window.height, window.width))
             window.crop(out[name], activation).copy_(activation)
         else:
-            share = style_statistics(activation, window.height * window.width, loss)
+            if masks is None:
+                share = style_statistics(activation, window.height * window.width, loss)
+            else:
+                mask = window.crop(masks[name], activation).to(activation.dtype)
+                share = style_statistics(activation, areas[name], loss, mask)
             out[name] = out[name] + share if name in out else share
 
     with torch.inference_mode():

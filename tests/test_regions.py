@@ -112,3 +112,46 @@ def test_the_command_line_takes_one_mask_per_style(tmp_path, capsys) -> None:
     assert main([str(photo), str(stripes), "--masks", str(notes), *common]) == 2
     err = capsys.readouterr().err
     assert "mask 1" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def two_textures() -> Image.Image:
+    """One painting, stripes on its left half and blocks on its right."""
+    painting = Image.new("RGB", (128, 64))
+    painting.paste(make_style(64, 64), (0, 0))
+    painting.paste(checks(), (64, 0))
+    return painting
+
+
+def test_style_masks_send_each_half_of_a_painting_to_the_chosen_half_of_the_photo(caffe_extractor) -> None:
+    photo, painting = make_content(WIDTH, HEIGHT), two_textures()
+    # crossed on purpose: the photo's left takes the painting's right half (blocks), its right the stripes
+    records = list(transfer(photo, painting, RUN, extractor=caffe_extractor, masks=[half(True), half(False)],
+                            style_masks=[half(False, (128, 64)), half(True, (128, 64))]))  # fmt: skip
+    result = records[-1].image
+    left, right = result.crop((0, 0, WIDTH // 2, HEIGHT)), result.crop((WIDTH // 2, 0, WIDTH, HEIGHT))
+    stripes, blocks = painting.crop((0, 0, 64, 64)), painting.crop((64, 0, 128, 64))
+    assert style_error(caffe_extractor, left, blocks) < style_error(caffe_extractor, left, stripes)
+    assert style_error(caffe_extractor, right, stripes) < style_error(caffe_extractor, right, blocks)
+
+
+def test_the_command_line_takes_style_masks_and_refuses_them_alone_or_empty(tmp_path, capsys) -> None:
+    photo, painting, out = tmp_path / "photo.png", tmp_path / "painting.png", tmp_path / "out.png"
+    make_content(WIDTH, HEIGHT).save(photo)
+    two_textures().save(painting)
+    names = {}
+    for name, picture in (("left", half(True)), ("right", half(False)), ("p_left", half(True, (128, 64))),
+                          ("p_right", half(False, (128, 64))), ("black", Image.new("L", (128, 64), 0))):  # fmt: skip
+        names[name] = str(tmp_path / f"{name}.png")
+        picture.save(names[name])
+    common = [str(photo), str(painting), "-o", str(out), "--size", "48", "-n", "3", "-q"]
+    regions = ["--masks", names["left"], names["right"]]
+    assert main([*common, *regions, "--style-masks", names["p_right"], names["p_left"]]) == 0
+    assert Image.open(out).size == (48, 32)
+    for wrong, message in (
+        (["--style-masks", names["p_left"]], "give the regions too (--masks)"),
+        ([*regions, "--style-masks", names["p_left"]], "one style mask per mask: 1 style masks for 2 masks"),
+        ([*regions, "--style-masks", names["p_left"], names["black"]], "style mask 2 is empty"),
+    ):
+        assert main([*common, *wrong]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err

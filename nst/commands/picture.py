@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="one grey picture per style picture, in their order: white where that style goes, black where not; "
         "pixels no mask covers keep the photo",
     )
+    parser.add_argument(
+        "--style-masks",
+        nargs="+",
+        metavar="MASK",
+        help="with --masks, one grey picture per mask, on the style pictures: the i-th selects the part of the "
+        "i-th style picture (or of the only one) that paints the photo's region i (its sky onto the sky)",
+    )
     add_instant_option(parser, "the photo")
     add_common_options(parser)
     return parser
@@ -105,6 +112,7 @@ class Request:
     resume: tuple[str, int] | None
     masks: list[str] | None
     instant: bool = False
+    style_masks: list[str] | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,18 +140,29 @@ def _request(args: argparse.Namespace) -> Request:
         raise NSTError("give --resume or --init-image, not both")
     if args.instant:
         _check_instant(args)
-    if args.masks and len(args.masks) != len(args.style):
-        raise NSTError(f"give one mask per style picture: {len(args.masks)} masks for {len(args.style)} style pictures")
+    _check_masks(args)
     save_dir = Path(args.save_dir) if args.save_dir else output.with_name(output.stem + "_steps")
     resume = (args.resume, args.resume_step) if args.resume else None
     return Request(args.content, args.style, settings.replace(preview_every=args.save_every), output,
-                   args.save_every, save_dir, args.init_image, resume, args.masks, args.instant)  # fmt: skip
+                   args.save_every, save_dir, args.init_image, resume, args.masks, args.instant,
+                   args.style_masks)  # fmt: skip
+
+
+def _check_masks(args: argparse.Namespace) -> None:
+    """One mask per style picture, or with style masks one per region and one style picture or one per region."""
+    if args.style_masks and not args.masks:
+        raise NSTError("--style-masks say which part of a painting paints which region: give the regions too (--masks)")
+    if args.style_masks and len(args.style_masks) != len(args.masks):
+        raise NSTError(f"give one style mask per mask: {len(args.style_masks)} style masks for {len(args.masks)} masks")
+    if args.masks and len(args.masks) != len(args.style) and not (args.style_masks and len(args.style) == 1):
+        raise NSTError(f"give one mask per style picture: {len(args.masks)} masks for {len(args.style)} style pictures")
 
 
 def _check_instant(args: argparse.Namespace) -> None:
     """The one-pass network paints the whole photo at once: nothing to resume, start from or mask."""
-    given = [flag for flag, value in (("--masks", args.masks), ("--resume", args.resume),
-             ("--init-image", args.init_image), ("--save-every", args.save_every)) if value]  # fmt: skip
+    given = [flag for flag, value in (("--masks", args.masks), ("--style-masks", args.style_masks),
+             ("--resume", args.resume), ("--init-image", args.init_image), ("--save-every", args.save_every))
+             if value]  # fmt: skip
     if given:
         raise NSTError(f"--instant paints in one pass: it takes no {' or '.join(given)}")
 
@@ -166,7 +185,7 @@ def _run(executor: Executor, request: Request, *, quiet: bool) -> int:
         bar.set_postfix_str(f"{postfix}, tile {done}/{count}")
 
     job = PictureJob(request.content, styles, settings, resume=where, init_image=request.init, masks=request.masks,
-                     on_tile=on_tile)  # fmt: skip
+                     style_masks=request.style_masks, on_tile=on_tile)  # fmt: skip
     run = executor.run(job, on_note=lambda note: bar.write(f"nst: {note}", file=sys.stderr))
     latest: Image.Image | None = None
     try:

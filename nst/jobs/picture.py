@@ -38,6 +38,7 @@ class PictureJob(Job[Progress]):
     resume: Resume | None = None
     init_image: ImageSource | None = None
     masks: Sequence[ImageSource] | None = None
+    style_masks: Sequence[ImageSource] | None = None
     preview_seconds: float | None = None
     preview_size: int | None = None
     on_tile: Callable[[int, int], None] | None = None  # in this process only: see transfer(); not sent to a worker
@@ -56,6 +57,7 @@ class PictureJob(Job[Progress]):
             preview_seconds=self.preview_seconds,
             resume=self.resume,
             masks=self.masks,
+            style_masks=self.style_masks,
             preview_size=self.preview_size,
             on_tile=self.on_tile,
             checkpoint=self.checkpoint,
@@ -70,6 +72,7 @@ class PictureJob(Job[Progress]):
             "resume": None if resume is None else (picture_bytes(resume.image), resume.step, resume.total),
             "init_image": None if self.init_image is None else picture_bytes(self.init_image),
             "masks": None if self.masks is None else [picture_bytes(mask) for mask in self.masks],
+            "style_masks": None if self.style_masks is None else [picture_bytes(mask) for mask in self.style_masks],
             "preview_seconds": self.preview_seconds,
             "preview_size": self.preview_size,
             "targets_kept": self.targets_kept,
@@ -85,6 +88,7 @@ class PictureJob(Job[Progress]):
             resume=None if resume is None else Resume(resume[0], step=resume[1], total=resume[2]),
             init_image=wire["init_image"],
             masks=wire["masks"],
+            style_masks=wire["style_masks"],
             preview_seconds=wire["preview_seconds"],
             preview_size=wire["preview_size"],
             targets_kept=wire["targets_kept"],
