@@ -528,6 +528,30 @@ def test_uploaded_masks_put_each_style_on_its_own_region(monkeypatch) -> None:
     assert "2 regions" in app.session_state.session.gallery[-1].title
 
 
+def test_with_one_painting_each_region_takes_the_part_of_it_given_for_it(monkeypatch) -> None:
+    recorded = recorded_transfers(monkeypatch)
+    app = small_app()
+    app.toggle(key="regions_on").set_value(True).run()
+    app.toggle(key="style_regions_on").set_value(True).run()
+    assert app.slider(key="regions_count").value == 2
+    halves = [Image.new("L", (90, 60), 0) for _ in range(4)]
+    halves[0].paste(255, (0, 0, 45, 60))  # on the photo: left, right
+    halves[1].paste(255, (45, 0, 90, 60))
+    halves[2].paste(255, (0, 0, 90, 30))  # on the painting: top, bottom
+    halves[3].paste(255, (0, 30, 90, 60))
+    app.file_uploader(key="mask_uploads").set_value([(f"{n}.png", png(m), "image/png") for n, m in
+                                                     zip("ab", halves[:2], strict=True)]).run()  # fmt: skip
+    app.file_uploader(key="style_mask_uploads").set_value([(f"{n}.png", png(m), "image/png") for n, m in
+                                                           zip("cd", halves[2:], strict=True)]).run()  # fmt: skip
+    stylize(app)
+    assert not app.exception and not app.error
+    ((_, kwargs),) = recorded
+    assert len(kwargs["masks"]) == 2 and len(kwargs["style_masks"]) == 2
+    top, bottom = (np.asarray(m, float) for m in kwargs["style_masks"])
+    assert top[: top.shape[0] // 3].mean() > 200 and bottom[: bottom.shape[0] // 3].mean() < 50
+    assert app.session_state.session.result.status == "done"
+
+
 def test_a_mask_that_is_not_a_picture_is_a_message_and_the_run_goes_on_without_regions(monkeypatch) -> None:
     recorded = recorded_transfers(monkeypatch)
     app = small_app()

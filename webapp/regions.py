@@ -1,4 +1,5 @@
-"""Regions: paint on the photo where each style picture goes, or upload one mask per style.
+"""Regions: paint on the photo where each style picture goes, or upload one mask per style;
+and, with one painting, paint on it which part of it paints each region.
 
 The drawing surface is ``streamlit-drawable-canvas`` (a maintained Streamlit component on
 Fabric.js): free drawing over the photo, with its own toolbar for undo, redo and clearing.
@@ -19,7 +20,7 @@ import streamlit as st
 from PIL import Image
 
 from nst import NSTError
-from nst.regions import EMPTY, load_masks
+from nst.regions import EMPTY, load_masks, load_style_masks
 from webapp.display import UPLOAD_TYPES, fit
 from webapp.state import Picture
 
@@ -33,9 +34,11 @@ PAINTED = 0.3  # a canvas pixel at least this opaque is painted
 
 @dataclass(frozen=True)
 class Regions:
-    """One grey mask per style picture, the photo's size, white where that style goes."""
+    """One grey mask per region, the photo's size, white where that region is; with ``style_masks``,
+    one per region on the painting too, white on the part of it that paints the region."""
 
     masks: tuple[Image.Image, ...]
+    style_masks: tuple[Image.Image, ...] = ()
 
 
 def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None:
@@ -44,6 +47,8 @@ def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None
     The editor is drawn only while its toggle is on: the canvas carries the photo to the
     browser on every rerun of the page, and a new canvas (a new photo) reruns the page once
     more as it mounts, which under load could cost an upload dropped at that moment.
+    With one style picture, a second toggle splits the painting itself into regions (Gatys et
+    al.'s spatial control): a second canvas over the painting, in the same colours.
     """
     on = st.toggle(
         "Regions: paint where each style goes",
@@ -56,43 +61,97 @@ def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None
         if content is None or style is None:
             st.caption("Choose a photo and a style picture first.")
             return None
-        first = style.name.split(" + ")[0] if style.blended else style.name  # the blend's own name lists them all
-        names = [first] + [f"style picture {n}" for n in range(2, len(style.blended) + 2)]
+        split = not style.blended and st.toggle(
+            "Paint on the painting too: which part of it paints each region",
+            key="style_regions_on",
+            help="For example its sky onto the photo's sky and its ground onto the houses (one painting, "
+            "several regions). A region left unpainted on the painting takes the whole painting.",
+        )
+        names = _region_names(style, split)
         st.caption(
             "Paint over the photo with a style's colour where that style should go; what no colour covers "
             "keeps the photo. The toolbar under the picture undoes, redoes and clears. With several style "
             "pictures (blend them in above), each has its own colour. A shared link cannot carry painted "
             "regions: the link opens without them."
         )
-        tools = [*range(len(names)), -1]  # style indices, then the eraser
-        left, right = st.columns([2, 1])
-        tool = left.radio(
-            "Brush", tools, horizontal=True, key="regions_tool",
-            format_func=lambda k: "eraser (grey)" if k < 0 else f"{names[k]} ({COLOUR_NAMES[k % len(COLOUR_NAMES)]})",
-        )  # fmt: skip
-        size = right.slider("Brush size (px)", 4, 80, 30, 2, key="regions_brush")
-        colour = ERASER if tool < 0 else PALETTE[tool % len(PALETTE)]
-        painted = _canvas(content, colour, size)
-        uploads = st.file_uploader(
-            "…or upload one mask per style picture, in their order (white = that style)",
-            type=UPLOAD_TYPES, accept_multiple_files=True, key="mask_uploads",
-        )  # fmt: skip
-        if uploads:
-            return _uploaded(uploads, content, len(names))
-        if painted is None:
+        colour, size = _brush(names)
+        masks = _photo_masks(content, colour, size, names)
+        if masks is None:
             return None
-        masks = _masks_from_strokes(painted, content.image.size, len(names))
-        if not any(_covered(mask) for mask in masks):
-            st.caption("Only the eraser has been used: no region yet.")
-            return None
-        for number, mask in enumerate(masks, start=1):
-            if not _covered(mask):
-                st.info(f"Style picture {number} has no region yet and is not used.", icon=":material/info:")
-        return Regions(tuple(masks))
+        return Regions(masks, _style_masks(style, colour, size, len(names)) if split else ())
 
 
-def _canvas(content: Picture, colour: tuple[int, int, int], size: int) -> np.ndarray | None:
-    """The drawing surface over the photo; returns its strokes as (H, W, 4) RGBA, or None if blank."""
+def _region_names(style: Picture, split: bool) -> list[str]:
+    if split:
+        count = st.slider("Regions", 2, len(PALETTE), 2, key="regions_count")
+        return [f"region {n}" for n in range(1, count + 1)]
+    first = style.name.split(" + ")[0] if style.blended else style.name  # the blend's own name lists them all
+    return [first] + [f"style picture {n}" for n in range(2, len(style.blended) + 2)]
+
+
+def _brush(names: list[str]) -> tuple[tuple[int, int, int], int]:
+    """The brush's colour (a region's, or the eraser's) and size, shared by both canvases."""
+    tools = [*range(len(names)), -1]  # style indices, then the eraser
+    left, right = st.columns([2, 1])
+    tool = left.radio(
+        "Brush", tools, horizontal=True, key="regions_tool",
+        format_func=lambda k: "eraser (grey)" if k < 0 else f"{names[k]} ({COLOUR_NAMES[k % len(COLOUR_NAMES)]})",
+    )  # fmt: skip
+    size = right.slider("Brush size (px)", 4, 80, 30, 2, key="regions_brush")
+    return (ERASER if tool < 0 else PALETTE[tool % len(PALETTE)]), size
+
+
+def _photo_masks(
+    content: Picture, colour: tuple[int, int, int], size: int, names: list[str]
+) -> tuple[Image.Image, ...] | None:
+    painted = _canvas(content, colour, size, "regions_canvas")
+    uploads = st.file_uploader(
+        "…or upload one mask per region, in their order (white = that style)",
+        type=UPLOAD_TYPES, accept_multiple_files=True, key="mask_uploads",
+    )  # fmt: skip
+    if uploads:
+        return _uploaded(uploads, content, len(names))
+    if painted is None:
+        return None
+    masks = _masks_from_strokes(painted, content.image.size, len(names))
+    if not any(_covered(mask) for mask in masks):
+        st.caption("Only the eraser has been used: no region yet.")
+        return None
+    for number, (name, mask) in enumerate(zip(names, masks, strict=True), start=1):
+        if not _covered(mask):
+            what = name if name.startswith("region") else f"Style picture {number}"
+            st.info(f"{what[0].upper() + what[1:]} has no region yet and is not used.", icon=":material/info:")
+    return tuple(masks)
+
+
+def _style_masks(style: Picture, colour: tuple[int, int, int], size: int, regions: int) -> tuple[Image.Image, ...]:
+    """The painting's part for each region: painted on a canvas over it, or uploaded; a region with
+    none takes the whole painting."""
+    st.caption("Now paint on the painting, in the same colours, the part that paints each region.")
+    painted = _canvas(style, colour, size, "style_regions_canvas")
+    uploads = st.file_uploader(
+        "…or upload one mask on the painting per region, in their order (white = the part it takes)",
+        type=UPLOAD_TYPES, accept_multiple_files=True, key="style_mask_uploads",
+    )  # fmt: skip
+    whole = Image.new("L", style.image.size, 255)
+    if uploads:
+        try:
+            masks, notes = load_style_masks([upload.getvalue() for upload in uploads], [style.image] * regions,
+                                            regions)  # fmt: skip
+        except NSTError as error:
+            st.error(str(error))
+            return ()
+        for note in notes:
+            st.info(note[0].upper() + note[1:] + ".", icon=":material/info:")
+        return tuple(masks)
+    if painted is None:
+        return ()
+    masks = _masks_from_strokes(painted, style.image.size, regions)
+    return tuple(mask if _covered(mask) else whole for mask in masks)
+
+
+def _canvas(content: Picture, colour: tuple[int, int, int], size: int, key: str) -> np.ndarray | None:
+    """The drawing surface over a picture; returns its strokes as (H, W, 4) RGBA, or None if blank."""
     from streamlit_drawable_canvas import st_canvas  # noqa: PLC0415  # it registers a component at import
 
     width, height = content.image.size
@@ -108,7 +167,7 @@ def _canvas(content: Picture, colour: tuple[int, int, int], size: int) -> np.nda
         height=round(height * scale),
         drawing_mode="freedraw",
         return_image_data=True,
-        key=f"regions_canvas_{content.digest[:12]}",  # a new photo starts a clean canvas
+        key=f"{key}_{content.digest[:12]}",  # a new picture starts a clean canvas
     )
     strokes: np.ndarray | None = result.image_data
     if strokes is None or strokes.ndim != 3 or not (strokes[..., 3] > PAINTED * 255).any():
@@ -129,7 +188,7 @@ def _masks_from_strokes(strokes: np.ndarray, size: tuple[int, int], styles: int)
     return masks
 
 
-def _uploaded(uploads: list[Any], content: Picture, styles: int) -> Regions | None:
+def _uploaded(uploads: list[Any], content: Picture, styles: int) -> tuple[Image.Image, ...] | None:
     try:
         masks, notes = load_masks([upload.getvalue() for upload in uploads], content.image.size, styles)
     except NSTError as error:
@@ -137,7 +196,7 @@ def _uploaded(uploads: list[Any], content: Picture, styles: int) -> Regions | No
         return None
     for note in notes:
         st.info(note[0].upper() + note[1:] + ".", icon=":material/info:")
-    return Regions(tuple(masks))
+    return tuple(masks)
 
 
 def _covered(mask: Image.Image) -> bool:

@@ -187,6 +187,7 @@ def run_ui(
                 preview_seconds=PREVIEW_SECONDS,
                 resume=where,
                 masks=list(regions.masks) if regions is not None else None,
+                style_masks=list(regions.style_masks) if regions is not None and regions.style_masks else None,
                 preview_size=DISPLAY_SIDE if turn.remote else None,  # the network carries display-sized previews
                 checkpoint=None if turn.remote else stop_point,  # a worker stops on cancel(), between its records
             )
