@@ -167,9 +167,9 @@ def stylize_video_chunks(
               for chunk in plan_chunks(frames - len(done), parallel or executor.workers, overlap)
               if len(done) < frames]  # fmt: skip
     data = Path(source).read_bytes()
+    before = tuple(picture_bytes(f) for f in done[-max(settings.temporal_frames) :])  # the long-term terms' reach
     jobs = [ChunkJob(data, Path(source).suffix.lower(), chunk.first, chunk.stop, size, styles,
-                     isinstance(style, (list, tuple)), settings,
-                     previous=picture_bytes(done[-1]) if done and number == 0 else None,
+                     isinstance(style, (list, tuple)), settings, previous=before if number == 0 else (),
                      preview_seconds=preview_seconds, preview_size=preview_size, instant=instant)
             for number, chunk in enumerate(chunks)]  # fmt: skip
     writer = ClipWriter(output, clip.fps, size, audio_from=clip)

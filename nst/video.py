@@ -157,7 +157,9 @@ def stylize_video(
     writer = ClipWriter(output, clip.fps, size, audio_from=clip)
     pace = _Pace(settings.frame_iterations, size[0] * size[1])
     photos = (raw.resize(size, Image.Resampling.LANCZOS) for raw in read_frames(clip))
-    previous: tuple[Image.Image, Image.Image] | None = None
+    previous: collections.deque[tuple[Image.Image, Image.Image]] = collections.deque(
+        maxlen=max(settings.temporal_frames)
+    )  # (photo, stylised picture) of the frames done, as far back as the long-term terms reach
     first: Image.Image | None = None  # the clip's first frame: the style's colours (preserve_colour)
     try:
         for finished in done[:frames]:  # made by an earlier run
@@ -166,11 +168,11 @@ def stylize_video(
                 break
             first = first if first is not None else photo
             writer.write(sized(finished, size))
-            previous = photo, finished
+            previous.append((photo, finished))
         if len(done) < frames:
             remaining = itertools.islice(photos, frames - len(done))
             steps = stylise_frames(remaining, style_picture, settings, extractor=extractor, cache=cache,
-                                   previous=previous, first_index=len(done) + 1, preview_seconds=preview_seconds,
+                                   previous=list(previous), first_index=len(done) + 1, preview_seconds=preview_seconds,
                                    preview_size=preview_size, colour_reference=first)  # fmt: skip
             try:
                 frame_started = last = time.perf_counter()
@@ -209,7 +211,7 @@ def stylise_frames(
     *,
     extractor: FeatureExtractor,
     cache: TargetCache,
-    previous: tuple[Image.Image, Image.Image] | None = None,
+    previous: Sequence[tuple[Image.Image, Image.Image]] = (),
     first_index: int = 1,
     preview_seconds: float | None = None,
     preview_size: int | None = None,
@@ -217,16 +219,17 @@ def stylise_frames(
 ) -> Generator[FrameStep, None, None]:
     """The loop over frames (photo frames at the working size): every step of every frame.
 
-    ``previous`` is (photo, stylised picture) of the frame before the first one given, when
-    there is one (a resumed run); otherwise the first frame is stylised like a picture.
+    ``previous`` holds (photo, stylised picture) of the frames before the first one given, newest
+    last, when there are any (a resumed run: as many as ``settings.temporal_frames`` reach back, so
+    it goes on as an unstopped run would); otherwise the first frame is stylised like a picture.
     With ``settings.preserve_colour`` the style takes the colours of ``colour_reference``
     (the clip's first frame), by default the first frame this loop sees: once for the clip,
     so the style's statistics and targets do not change from frame to frame.
     """
     history: collections.deque[tuple[Image.Image, Image.Image]] = collections.deque(
-        [previous] if previous is not None else [], maxlen=max(settings.temporal_frames)
+        previous, maxlen=max(settings.temporal_frames)
     )  # (photo, stylised picture) of the frames before this one, newest last
-    reference = colour_reference if colour_reference is not None else (previous[0] if previous else None)
+    reference = colour_reference if colour_reference is not None else (previous[0][0] if previous else None)
     for index, photo in enumerate(photos, start=first_index):
         reference = reference if reference is not None else photo
         if not history or settings.temporal_weight <= 0:

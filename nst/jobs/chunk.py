@@ -1,7 +1,8 @@
 """A range of frames of a video clip as a job (:func:`nst.chunks.stylize_video_chunks`).
 
-Its first frame is stylised like a picture, or follows ``previous`` (the frame before it, as
-stylised earlier) along the flow; the rest follow it as in :func:`nst.video.stylize_video`.
+Its first frame is stylised like a picture, or follows ``previous`` (the frames before it, as
+stylised earlier: as many as the long-term terms reach back) along the flow; the rest follow it
+as in :func:`nst.video.stylize_video`.
 After a lost worker it goes on from the frame after its last finished one.
 """
 
@@ -40,7 +41,7 @@ class ChunkJob(Job[FrameStep]):
     styles: tuple[bytes, ...]
     blend: bool  # several style pictures blended (else the one)
     settings: Settings
-    previous: bytes | None = None  # the frame before ``first``, as stylised (PNG or file bytes)
+    previous: tuple[bytes, ...] = ()  # the frames before ``first``, as stylised (PNG or file bytes), newest last
     preview_seconds: float | None = None
     preview_size: int | None = None
     instant: bool = False  # each frame by the one-pass network (nst.instant_video), not optimised
@@ -51,11 +52,9 @@ class ChunkJob(Job[FrameStep]):
             path = Path(folder) / f"clip{self.suffix}"
             path.write_bytes(self.clip)
             before = self.previous
-            raws = itertools.islice(read_frames(probe(path)), self.first - (before is not None), self.stop)
+            raws = itertools.islice(read_frames(probe(path)), self.first - len(before), self.stop)
             photos = (raw.resize(self.size, Image.Resampling.LANCZOS) for raw in raws)
-            previous = None
-            if before is not None:
-                previous = next(photos), load_image(before).resize(self.size, Image.Resampling.LANCZOS)
+            previous = [(next(photos), load_image(b).resize(self.size, Image.Resampling.LANCZOS)) for b in before]
             steps = self._frames(photos, styles if self.blend else styles[0], previous, place)
             try:
                 yield from steps
@@ -66,13 +65,13 @@ class ChunkJob(Job[FrameStep]):
         self,
         photos: Iterator[Image.Image],
         style: Image.Image | list[Image.Image],
-        previous: tuple[Image.Image, Image.Image] | None,
+        previous: list[tuple[Image.Image, Image.Image]],
         place: Place,
     ) -> Generator[FrameStep, None, None]:
         """The frames' loop: painted in one pass and steadied (``instant``), or optimised."""
         if self.instant:
             return instant_frames(photos, style, self.settings, model=place.instant(self.settings),
-                                  previous=previous, first_index=self.first + 1)  # fmt: skip
+                                  previous=previous[-1] if previous else None, first_index=self.first + 1)  # fmt: skip
         return stylise_frames(photos, style, self.settings, extractor=place.extractor(self.settings),
                               cache=place.cache, previous=previous, first_index=self.first + 1,
                               preview_seconds=self.preview_seconds, preview_size=self.preview_size)  # fmt: skip
@@ -85,7 +84,7 @@ class ChunkJob(Job[FrameStep]):
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> ChunkJob:
         return cls(**{**wire, "styles": tuple(wire["styles"]), "size": (int(wire["size"][0]), int(wire["size"][1])),
-                      "settings": Settings(**wire["settings"])})  # fmt: skip
+                      "settings": Settings(**wire["settings"]), "previous": tuple(wire["previous"])})  # fmt: skip
 
     def record_to_wire(self, record: FrameStep) -> dict[str, Any]:
         return {"frame": record.index, "trusted": record.trusted, "follows": record.follows,
@@ -99,10 +98,11 @@ class ChunkJob(Job[FrameStep]):
         progress = wire["progress"]
         if progress["step"] < progress["total"] or progress["image"] is None:
             return self
-        return dataclasses.replace(self, first=wire["frame"], previous=progress["image"])
+        kept = (*self.previous, progress["image"])[-max(self.settings.temporal_frames) :]
+        return dataclasses.replace(self, first=wire["frame"], previous=kept)
 
     def resumes_from(self) -> str:
-        if self.previous is None:
+        if not self.previous:
             return f"frame {self.first + 1}"
         return f"frame {self.first + 1} (after frame {self.first}, made before)"
 
