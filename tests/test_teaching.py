@@ -28,8 +28,8 @@ from browser import (
 pytestmark = BROWSER
 
 QUERY = (
-    "output_size=128&iterations=20&coarse_to_fine=false&race_size=128&race_steps=20"
-    "&grid_size=64&grid_steps=10&layers_size=96&layers_steps=20"
+    "output_size=128&iterations=10&coarse_to_fine=false&race_size=128&race_steps=10"
+    "&grid_size=64&grid_steps=10&layers_size=96&layers_steps=10"
 )
 
 
@@ -72,7 +72,7 @@ def test_every_teaching_feature_works_from_the_browser(tmp_path) -> None:
 
         # a run, then its timelapse downloaded as an animated WebP
         button(driver, "Stylize").click()
-        wait_for(lambda: "Done at step 20 of 20" in page_text(driver), 180, what="the run to finish")
+        wait_for(lambda: "Done at step 10 of 10" in page_text(driver), 180, what="the run to finish")
         timelapse = wait_for(
             lambda: next(b for b in driver.find_elements("css selector", "button") if "timelapse" in b.text), 30
         )
@@ -85,7 +85,7 @@ def test_every_teaching_feature_works_from_the_browser(tmp_path) -> None:
         open_tab(driver, "Optimiser race")
         press(driver, "Start the race")
         wait_for(
-            lambda: "A: L-BFGS, lr 1: step 20" in (text := page_text(driver)) and "B: Adam, lr 0.02: step 20" in text,
+            lambda: "A: L-BFGS, lr 1: step 10" in (text := page_text(driver)) and "B: Adam, lr 0.02: step 10" in text,
             240,
             what="both runners to finish",
         )

@@ -135,7 +135,7 @@ photo, painting = make_content(768, 576), make_style(384, 384)
 with open("/proc/self/clear_refs", "w") as refs:
     refs.write("5")  # start the peak (VmHWM) afresh, with the model loaded
 base = rss_kb("VmRSS")
-settings = Settings(output_size=768, scales=1, iterations=2, precision="float32", memory_budget=budget)
+settings = Settings(output_size=768, scales=1, iterations=1, precision="float32", memory_budget=budget)
 for progress in transfer(photo, painting, settings, extractor=extractor):
     pass
 print(json.dumps({"peak_mb": (rss_kb("VmHWM") - base) / 1024}))
