@@ -76,9 +76,8 @@ def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None
         )
         colour, size = _brush(names)
         masks = _photo_masks(content, colour, size, names)
-        if masks is None:
-            return None
-        return Regions(masks, _style_masks(style, colour, size, len(names)) if split else ())
+        parts = _style_masks(style, colour, size, len(names)) if split else ()  # drawn either way: paint in any order
+        return Regions(masks, parts) if masks is not None else None
 
 
 def _region_names(style: Picture, split: bool) -> list[str]:
