@@ -36,6 +36,7 @@ from nst.objective import TRIM_PIXELS, closure_for, objective
 from nst.optimiser import LeapGuard, lbfgs_history, snapshot, unsnapshot, upsample
 from nst.progress import Progress, Resume
 from nst.refine import keeping_detail
+from nst.regions import one_per_region
 from nst.scale_targets import targets_at
 from nst.schedule import Scale, plan_scales
 from nst.settings import Settings, safer_after_divergence
@@ -318,12 +319,12 @@ def _one_per_region(
     masks: Sequence[ImageSource] | None,
     style_masks: Sequence[ImageSource] | None,
 ) -> ImageSource | Sequence[ImageSource]:
-    """The style pictures for the one-pass network: with style masks cutting several regions' styles
-    out of one painting, that painting once per region (the network paints with a whole picture)."""
+    """The style pictures for the one-pass network, one per region as the optimisation takes them
+    (:func:`nst.regions.one_per_region`); the network paints each region with a whole picture."""
+    if not masks:
+        return style
     pictures: list[ImageSource] = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
-    if masks and style_masks and len(pictures) == 1:
-        return pictures * len(masks)
-    return style
+    return one_per_region(pictures, len(masks), bool(style_masks))
 
 
 def _detail(run: _Run, content_t: torch.Tensor) -> torch.Tensor | None:

@@ -14,7 +14,7 @@ from nst import colour
 from nst.errors import ImageLoadError, SettingsError
 from nst.images import ImageSource, load_image, to_pil, to_tensor
 from nst.layers import deepest_layer, pools_before
-from nst.regions import load_masks, load_style_masks
+from nst.regions import load_masks, load_style_masks, one_per_region
 from nst.settings import Settings
 from nst.targets import Temporal, picture_digest
 
@@ -95,8 +95,7 @@ def _regions(
                             "on the photo too, one mask each (--masks)")  # fmt: skip
     if not mask_sources:
         return [], styles, []
-    if style_mask_sources and len(styles) == 1:
-        styles = styles * len(mask_sources)
+    styles = one_per_region(styles, len(mask_sources), bool(style_mask_sources))
     masks, notes = load_masks(mask_sources, size, len(styles))
     style_masks: list[Image.Image] = []
     if style_mask_sources:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ from nst.layers import LAYER_INDEX, VGG19_LAYERS
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 EMPTY = 1e-3  # a mask whose mean is below this covers nothing: its style is not used
 
 
@@ -62,6 +64,12 @@ def load_masks(
     if all(_mean(mask) < EMPTY for mask in masks):
         notes.append("every mask is empty: no style applies anywhere, and the result is the photo")
     return masks, notes
+
+
+def one_per_region(styles: Sequence[T], regions: int, style_masks: bool) -> list[T]:
+    """The style pictures, one per region: with style masks cutting several regions' styles out of
+    one painting, that painting once per region; otherwise as given (one per mask already)."""
+    return list(styles) * regions if style_masks and len(styles) == 1 else list(styles)
 
 
 def load_style_masks(
