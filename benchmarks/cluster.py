@@ -1,7 +1,6 @@
 """The Ray cluster backend against this process, in one run on one machine.
 
     python benchmarks/cluster.py [--size 256] [--steps 30] [--pictures 4] [--precision auto]
-                                 [--video-frames 24] [--strip assets/cluster-video-seam.jpg]
 
 Starts a Ray cluster on this machine (a head that only coordinates and two worker nodes of
 one CPU each, as the tests do) and measures:
@@ -15,12 +14,8 @@ one CPU each, as the tests do) and measures:
 - **Stop**: from ``cancel()`` until the worker is free again;
 - **a lost worker**: from killing the node that runs a picture until the next step arrives
   from the other worker;
-- **a clip** (``--video-frames``, a camera panning across Tuebingen, The Starry Night): made
-  in this process in one pass, and in two chunks on the two workers at once
-  (:func:`nst.video.stylize_video_chunks`): wall time, flicker over the clip (the mean
-  absolute difference between a frame and the previous one moved by the pan, 0-255) and the
-  largest such difference across the chunks' cross-faded overlap, against frames made each
-  on its own; ``--strip`` saves the frames around the overlap with their difference images.
+A clip on the two workers (the multi-pass algorithm against one sequential pass) is
+``benchmarks/multipass.py``.
 
 On a single machine the cluster cannot add cores; what the batch row shows is how two
 single-threaded workers compare with one two-threaded process on the same two cores. On a
@@ -35,7 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,8 +63,6 @@ def main() -> None:  # noqa: PLR0915  # one benchmark, its steps in order
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--pictures", type=int, default=4)
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--video-frames", type=int, default=24, help="0: no clip")
-    parser.add_argument("--strip", type=Path, help="save the frames around the overlap here")
     args = parser.parse_args()
     settings = Settings(output_size=args.size, iterations=args.steps, precision=args.precision, seed=0)
     content, style, names = inputs()
@@ -150,50 +142,9 @@ def main() -> None:  # noqa: PLR0915  # one benchmark, its steps in order
                   ["a node killed mid-run: until the next step from the other worker", f"{recovered:.1f}"],
                   ["the note", run.notes[0] if run.notes else "(none)"]]  # fmt: skip
         print(table(["event", "seconds"], events), "\n")
-        if args.video_frames:
-            cluster.add_node(num_cpus=1, env_vars=env)
-            cluster.wait_for_nodes()
-            remote.refresh()
-            clips(remote, settings, args.video_frames, args.strip, threads)
     finally:
         remote.close()
         cluster.shutdown()
-
-
-def clips(remote: RayExecutor, settings: Settings, count: int, strip_path: Path | None, threads: int) -> None:
-    from video import SHIFT, flicker, pan, strip  # benchmarks/video.py
-
-    from nst.chunks import plan_chunks, stylize_video_chunks
-    from nst.video import stylize_video
-    from nst.videoio import probe, read_frames
-
-    photo, style, _ = inputs()
-    with tempfile.TemporaryDirectory() as folder:
-        clip = pan(photo, count, (settings.output_size, settings.output_size * 3 // 4), Path(folder) / "pan.mp4")
-        chunks = plan_chunks(count, remote.workers)
-        rows, cases = [], {}
-        for label, make in (
-            (f"this process ({threads} threads), one pass", lambda out, s: stylize_video(clip, style, out, s)),
-            (f"{len(chunks)} chunks on {remote.workers} workers (1 CPU each)",
-             lambda out, s: stylize_video_chunks(remote, clip, style, out, s)),
-            ("every frame on its own (temporal weight 0), chunks",
-             lambda out, s: stylize_video_chunks(remote, clip, style, out, s.replace(temporal_weight=0))),
-        ):  # fmt: skip
-            out = Path(folder) / f"{len(rows)}.mp4"
-            started = time.perf_counter()
-            for _ in make(out, settings):
-                pass
-            seconds = time.perf_counter() - started
-            frames = [np.asarray(f, dtype=np.float32) for f in read_frames(probe(out))]
-            steps = [np.abs(b[:, :-SHIFT] - a[:, SHIFT:]).mean() for a, b in zip(frames[:-1], frames[1:], strict=True)]
-            seam = max(steps[chunks[1].first - 1 : chunks[0].stop]) if len(chunks) > 1 else float("nan")
-            rows.append([label, f"{seconds:.0f}", f"{flicker(frames):.2f}", f"{seam:.2f}"])
-            cases[label] = {"frames": frames[chunks[-1].first - 2 : chunks[0].stop + 2] if len(chunks) > 1 else frames}
-        print(f"a {count}-frame pan, chunks {[(c.first + 1, c.stop) for c in chunks]} (1-based, inclusive)")
-        print(table(["clip", "wall (s)", "flicker", "largest step across the overlap"], rows))
-        if strip_path is not None:
-            strip(dict(list(cases.items())[1:]), strip_path, every=1)
-            print(f"\nsaved {strip_path}")
 
 
 if __name__ == "__main__":

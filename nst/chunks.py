@@ -19,17 +19,17 @@ import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from PIL import Image
 
-from nst.execution.base import Executor
+from nst.execution.base import Executor, Job, R
 from nst.execution.wire import picture_bytes
 from nst.images import ImageSource, load_image
 from nst.jobs.chunk import ChunkJob
 from nst.limits import Limits
 from nst.settings import Settings
-from nst.video import FrameStep, VideoProgress, check_clip, frame_size, sized
+from nst.video import VideoProgress, check_clip, frame_size, sized
 from nst.videoio import ClipWriter, probe
 
 log = logging.getLogger(__name__)
@@ -100,12 +100,12 @@ class _InOrder:
         self.spill.cleanup()
 
 
-Event = tuple[int, FrameStep | BaseException | None]  # (chunk, its record, an error, or None: the chunk ended)
+Event = tuple[int, Any]  # (job, its record, an error, or None: the job ended)
 
 
-def _serve(executor: Executor, job: ChunkJob, number: int, events: queue.SimpleQueue[Event],
+def _serve(executor: Executor, job: Job[Any], number: int, events: queue.SimpleQueue[Event],
            stop: threading.Event, owner: str) -> None:  # fmt: skip
-    """One chunk, in its own thread: its records into ``events``, then None."""
+    """One job, in its own thread: its records into ``events``, then None."""
     try:
         with contextlib.closing(executor.run(job, owner, on_note=_warn, stop=stop)) as records:
             for record in records:
@@ -119,7 +119,35 @@ def _serve(executor: Executor, job: ChunkJob, number: int, events: queue.SimpleQ
 
 
 def _warn(note: str) -> None:
-    log.warning("%s", note)  # a worker was lost and its chunk went on elsewhere
+    log.warning("%s", note)  # a worker was lost and its job went on elsewhere
+
+
+def at_once(executor: Executor, jobs: Sequence[Job[R]], owner: str) -> Generator[tuple[int, R], None, None]:
+    """Run ``jobs`` at once, one thread each; yield (the job's place in ``jobs``, its record) as they come.
+
+    Closing the generator stops every job within a step. A job's error is raised here.
+    """
+    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    stop = threading.Event()
+    threads = [threading.Thread(target=_serve, args=(executor, job, k, events, stop, owner), daemon=True)
+               for k, job in enumerate(jobs)]  # fmt: skip
+    try:
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        while running:
+            number, record = events.get()
+            if record is None:
+                running -= 1
+            elif isinstance(record, BaseException):
+                raise record
+            else:
+                yield number, record
+    finally:
+        stop.set()
+        for thread in threads:
+            if thread.is_alive():
+                thread.join()
 
 
 def stylize_video_chunks(
@@ -185,34 +213,15 @@ def stylize_video_chunks(
 
 
 def _gather(executor: Executor, jobs: list[ChunkJob], in_order: _InOrder, owner: str) -> Generator[VideoProgress]:
-    """Run the chunks at once, one thread each; yield their records as they come, writing finished frames."""
+    """Run the chunks at once; yield their records as they come, writing finished frames."""
     started = time.perf_counter()
-    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
-    stop = threading.Event()
-    threads = [threading.Thread(target=_serve, args=(executor, job, k, events, stop, owner), daemon=True)
-               for k, job in enumerate(jobs)]  # fmt: skip
     total = sum(job.stop - job.first for job in jobs)
-    try:
-        for thread in threads:
-            thread.start()
-        running = len(threads)
-        while running:
-            number, record = events.get()
-            if record is None:
-                running -= 1
-                continue
-            if isinstance(record, BaseException):
-                raise record
-            if record.step.done and record.step.image is not None:
-                in_order.add(number, record.index - 1, record.step.image)
-            now = time.perf_counter()
-            # Frames finished per second of wall time already counts the chunks made at once.
-            finished = in_order.finished
-            eta = (now - started) / finished * (total - finished) if finished else record.step.eta
-            yield VideoProgress(record.index, in_order.frames, record.step, now - started, eta,
-                                in_order.writer.written, record.trusted)  # fmt: skip
-    finally:
-        stop.set()
-        for thread in threads:
-            if thread.is_alive():
-                thread.join()
+    for number, record in at_once(executor, jobs, owner):
+        if record.step.done and record.step.image is not None:
+            in_order.add(number, record.index - 1, record.step.image)
+        now = time.perf_counter()
+        # Frames finished per second of wall time already counts the chunks made at once.
+        finished = in_order.finished
+        eta = (now - started) / finished * (total - finished) if finished else record.step.eta
+        yield VideoProgress(record.index, in_order.frames, record.step, now - started, eta,
+                            in_order.writer.written, record.trusted)  # fmt: skip

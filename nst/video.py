@@ -18,9 +18,8 @@ frames done.
 Each frame is kept close to several earlier stylised frames (``settings.temporal_frames``,
 by default 1, 2, 4 and 8 back), each counted only where no closer one is trusted: Ruder et
 al.'s long-term consistency, so background that a passing object hid comes back as it was
-painted (:func:`carried`). Departs from Ruder et al.: their multi-pass mode, which runs the
-clip forwards and backwards, is not offered; a run stays one pass over the clip, frame by
-frame, so it can be watched and stopped.
+painted (:func:`carried`). Their multi-pass algorithm, which paints every frame on its own
+and then sweeps the clip forwards and backwards, is :mod:`nst.multipass` (``settings.passes``).
 """
 
 from __future__ import annotations
@@ -63,6 +62,8 @@ class VideoProgress:
     eta: float  # seconds left for the whole clip, from the pace so far
     written: int  # frames finished and written so far (this one too, on its last step)
     certain: float | None = None  # share of this frame's pixels where the flow is trusted (None: first frame)
+    sweep: int = 1  # the pass over the clip this step belongs to (nst.multipass), from 1
+    sweeps: int = 1  # passes the run makes (1: frame by frame, each following the last)
 
     @property
     def frame_done(self) -> bool:
@@ -201,7 +202,8 @@ class FrameStep:
     index: int  # 1-based index of the frame in the clip
     step: Progress
     trusted: float | None  # share of the pixels where the flow is trusted (None: stylised on its own)
-    follows: bool  # started from the previous stylised frame
+    follows: bool  # started from the previous stylised frame (kept close to a neighbour, in a later pass)
+    sweep: int = 1  # the pass over the clip (nst.multipass), from 1
 
 
 def stylise_frames(

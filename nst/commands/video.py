@@ -83,22 +83,20 @@ def _run(
     quiet: bool,
     instant: bool = False,
 ) -> int:
-    from nst.chunks import plan_chunks, stylize_video_chunks  # noqa: PLC0415  # torch loads only when a command runs
+    from nst.passes import planned_steps, stylize_clip  # noqa: PLC0415  # torch loads only when a command runs
 
     bar_format = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]"
     bar = tqdm(total=0, disable=quiet, dynamic_ncols=True, file=sys.stderr, bar_format=bar_format)
-    # One chunk of the clip per worker, all at once (here: one worker, the clip in order).
-    run = stylize_video_chunks(executor, clip, style, output, settings, max_frames=max_frames, instant=instant)
+    # One pass, frame by frame, on one worker; on several, the multi-pass algorithm (settings.passes).
+    run = stylize_clip(executor, clip, style, output, settings, max_frames=max_frames, instant=instant)
     try:
         for progress in run:
             if not bar.total:  # the clip's length is known once the first step is made
-                later = settings.frame_iterations if settings.temporal_weight > 0 else settings.iterations
-                lengths = [c.stop - c.first for c in plan_chunks(progress.frames, executor.workers)]
-                first = 1 if instant else settings.iterations
-                bar.total = sum(first + (length - 1) * (1 if instant else later) for length in lengths)
+                bar.total = planned_steps(progress.frames, settings, executor.workers, instant=instant)
             losses = progress.step.losses  # none for a frame painted in one pass
             bar.set_postfix_str(
-                f"frame {progress.frame}/{progress.frames}, {progress.written} written, ETA {clock(progress.eta)}"
+                (f"pass {progress.sweep}/{progress.sweeps}, " if progress.sweeps > 1 else "")
+                + f"frame {progress.frame}/{progress.frames}, {progress.written} written, ETA {clock(progress.eta)}"
                 + (f", style={losses['style']:.3g}, temporal={losses.get('temporal', 0.0):.3g}" if losses else ""),
                 refresh=False,
             )

@@ -87,11 +87,10 @@ class ChunkJob(Job[FrameStep]):
                       "settings": Settings(**wire["settings"]), "previous": tuple(wire["previous"])})  # fmt: skip
 
     def record_to_wire(self, record: FrameStep) -> dict[str, Any]:
-        return {"frame": record.index, "trusted": record.trusted, "follows": record.follows,
-                "progress": progress_to_wire(record.step)}  # fmt: skip
+        return frame_step_to_wire(record)
 
     def record_from_wire(self, wire: dict[str, Any]) -> FrameStep:
-        return FrameStep(wire["frame"], progress_from_wire(wire["progress"]), wire["trusted"], wire["follows"])
+        return frame_step_from_wire(wire)
 
     def after(self, wire: dict[str, Any]) -> ChunkJob:
         """After a finished frame: the frames after it, following it."""
@@ -108,3 +107,14 @@ class ChunkJob(Job[FrameStep]):
 
     def finished(self) -> bool:
         return self.first >= self.stop
+
+
+def frame_step_to_wire(record: FrameStep) -> dict[str, Any]:
+    """A frame's step as plain data (its picture as PNG bytes); every kind of clip job sends these."""
+    return {"frame": record.index, "trusted": record.trusted, "follows": record.follows, "sweep": record.sweep,
+            "progress": progress_to_wire(record.step)}  # fmt: skip
+
+
+def frame_step_from_wire(wire: dict[str, Any]) -> FrameStep:
+    return FrameStep(wire["frame"], progress_from_wire(wire["progress"]), wire["trusted"], wire["follows"],
+                     wire.get("sweep", 1))  # fmt: skip
