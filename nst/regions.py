@@ -105,7 +105,7 @@ def _mean(grey: Image.Image) -> float:
     return sum(value * count for value, count in enumerate(histogram)) / (255 * max(1, sum(histogram)))
 
 
-def layer_masks(mask: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+def layer_masks(mask: torch.Tensor, layers: Sequence[str], *, inside: bool = False) -> dict[str, torch.Tensor]:
     """``(1, 1, H, W)`` mask at the picture's size -> ``{layer: (1, 1, h, w)}`` at each layer's size.
 
     Each layer's mask is the previous one averaged over the layer's own window: 3x3 for a
@@ -116,20 +116,32 @@ def layer_masks(mask: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Te
     middle between the two, and a white mask stays exactly white (the borders average only
     over the window inside the picture).
 
+    ``inside``: their eroded masks, the least over each window instead of the mean, so a neuron
+    counts only as much as the least-covered pixel its window reads. A layer where erosion leaves
+    no neuron at least half inside (a thin region, deep down) keeps the soft mask, so the region
+    is still matched there.
+
     Examples:
         >>> masks = layer_masks(torch.ones(1, 1, 64, 48), ["relu1_1", "relu3_1"])
         >>> masks["relu3_1"].shape, float(masks["relu3_1"].min())
         (torch.Size([1, 1, 16, 12]), 1.0)
+        >>> half = torch.zeros(1, 1, 32, 32); half[..., 16:] = 1
+        >>> soft = layer_masks(half, ["relu2_1"])["relu2_1"][0, 0, 0]
+        >>> eroded = layer_masks(half, ["relu2_1"], inside=True)["relu2_1"][0, 0, 0]
+        >>> [round(float(v), 2) for v in soft[6:12]], [float(v) for v in eroded[6:12]]
+        ([0.07, 0.33, 0.67, 0.93, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0, 1.0, 1.0])
     """
     wanted = set(layers)
     deepest = max(LAYER_INDEX[name] for name in wanted)
     out: dict[str, torch.Tensor] = {}
-    current = mask
+    soft = eroded = mask
     for name in VGG19_LAYERS[: deepest + 1]:
         if name.startswith("conv"):
-            current = F.avg_pool2d(current, 3, stride=1, padding=1, count_include_pad=False)
+            soft = F.avg_pool2d(soft, 3, stride=1, padding=1, count_include_pad=False)
+            eroded = -F.max_pool2d(-eroded, 3, stride=1, padding=1)  # the least over the window inside the picture
         elif name.startswith("pool"):
-            current = F.avg_pool2d(current, 2, stride=2)
+            soft = F.avg_pool2d(soft, 2, stride=2)
+            eroded = -F.max_pool2d(-eroded, 2, stride=2)
         if name in wanted:
-            out[name] = current
+            out[name] = eroded if inside and float(eroded.max()) >= 0.5 else soft
     return out

@@ -51,8 +51,15 @@ def targets_at(
     temporal = _temporal(inputs.temporal, size, content_t.device) if inputs.temporal else None
     if inputs.masks:  # regions: each style keeps its own Gram matrices, matched over its own mask
         regions = cache.get(
-            ("regions", inputs.mask_digest, (width, height), settings.style_layers),
-            functools.partial(_region_masks, inputs.masks, size, settings.style_layers, content_t.device),
+            ("regions", inputs.mask_digest, (width, height), settings.style_layers, settings.mask_edges),
+            functools.partial(
+                _region_masks,
+                inputs.masks,
+                size,
+                settings.style_layers,
+                content_t.device,
+                inside=settings.mask_edges == "inside",
+            ),  # fmt: skip
         )
         return Targets(content=content, style_grams=per_style[0], per_style=tuple(per_style),
                        regions=tuple({layer: regions[f"{k}/{layer}"] for layer in settings.style_layers}
@@ -70,7 +77,16 @@ def _per_style(
     shortest = min_side(settings.content_layers + settings.style_layers)
     return [
         cache.get(
-            ("style", digest, style_size, shortest, settings.style_layers, settings.style_loss, network),
+            (
+                "style",
+                digest,
+                style_size,
+                shortest,
+                settings.style_layers,
+                settings.style_loss,
+                network,
+                settings.mask_edges if part is not None else "",
+            ),  # fmt: skip
             functools.partial(
                 _style_targets,
                 extractor,
@@ -81,6 +97,7 @@ def _per_style(
                 budget,
                 settings.style_loss,
                 part,
+                settings.mask_edges == "inside",
             ),
         )  # fmt: skip
         for picture, digest, part in zip(
@@ -108,13 +125,14 @@ def _temporal(temporal: Temporal, size: tuple[int, int], device: torch.device) -
 
 
 def _region_masks(
-    masks: tuple[Image.Image, ...], size: tuple[int, int], layers: tuple[str, ...], device: torch.device
-) -> dict[str, torch.Tensor]:
+    masks: tuple[Image.Image, ...], size: tuple[int, int], layers: tuple[str, ...], device: torch.device,
+    *, inside: bool = False,
+) -> dict[str, torch.Tensor]:  # fmt: skip
     """Every mask at every style layer's size, as ``{"k/layer": (1, 1, h, w)}`` (a cache entry)."""
     out = {}
     for k, mask in enumerate(masks):
         grey = to_tensor(mask.resize(size, Image.Resampling.BILINEAR).convert("RGB"), device)[:, :1]  # (1, 1, H, W)
-        for layer, resampled in layer_masks(grey, layers).items():
+        for layer, resampled in layer_masks(grey, layers, inside=inside).items():
             out[f"{k}/{layer}"] = resampled
     return out
 
@@ -128,14 +146,16 @@ def _style_targets(
     budget: int | None = None,
     loss: str = "gram",
     part: Image.Image | None = None,
+    inside: bool = False,
 ) -> dict[str, torch.Tensor]:
     """The style picture's statistics at ``size``; with ``part`` (a grey mask of the picture's size),
-    those of that part only (guided Gram matrices, the mask fitted as the picture is)."""
+    those of that part only (guided Gram matrices, the mask fitted as the picture is; ``inside``:
+    eroded at deeper layers, :func:`nst.regions.layer_masks`)."""
     picture_t = to_tensor(fit_style(picture, size, shortest), extractor.device)
     masks = None
     if part is not None:
         mask_t = to_tensor(fit_style(part.convert("RGB"), size, shortest), extractor.device)[:, :1]
-        masks = layer_masks(mask_t, layers)
+        masks = layer_masks(mask_t, layers, inside=inside)
     return tiled_grams(extractor, picture_t, layers, budget, loss=loss, masks=masks)
 
 

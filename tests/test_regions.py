@@ -86,6 +86,35 @@ def test_masks_are_averaged_over_each_layers_window_down_to_the_layer() -> None:
     assert float(resampled[0, 0, 5, 0]) == 1.0 and float(resampled[0, 0, 5, -1]) == 0.0
 
 
+def test_inside_masks_keep_only_neurons_wholly_in_the_region_and_never_lose_a_thin_one() -> None:
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., :, 32:] = 1.0
+    soft = layer_masks(mask, ["relu1_1", "relu3_1"])
+    inside = layer_masks(mask, ["relu1_1", "relu3_1"], inside=True)
+    for layer in ("relu1_1", "relu3_1"):
+        assert set(torch.unique(inside[layer]).tolist()) == {0.0, 1.0}  # in or out: no soft edge
+        assert float(inside[layer].sum()) < float(soft[layer].sum())  # the edge eaten away, not the region
+        assert bool((inside[layer] <= soft[layer]).all())
+    thin = torch.zeros(1, 1, 64, 64)
+    thin[..., :, 30:34] = 1.0  # 4 px wide: nothing of it is wholly inside relu3_1's windows
+    deep = layer_masks(thin, ["relu3_1"], inside=True)["relu3_1"]
+    torch.testing.assert_close(deep, layer_masks(thin, ["relu3_1"])["relu3_1"])  # the soft mask, still matched
+
+
+def test_a_run_with_inside_masks_gives_each_half_its_own_style(caffe_extractor) -> None:
+    photo, stripes, blocks = make_content(WIDTH, HEIGHT), make_style(64, 64), checks()
+    settings = RUN.replace(mask_edges="inside")
+    records = list(transfer(photo, [stripes, blocks], settings, extractor=caffe_extractor,
+                            masks=[half(True), half(False)]))  # fmt: skip
+    result = records[-1].image
+    left, right = result.crop((0, 0, WIDTH // 2, HEIGHT)), result.crop((WIDTH // 2, 0, WIDTH, HEIGHT))
+    assert style_error(caffe_extractor, left, stripes) < style_error(caffe_extractor, left, blocks)
+    assert style_error(caffe_extractor, right, blocks) < style_error(caffe_extractor, right, stripes)
+    soft = list(transfer(photo, [stripes, blocks], RUN.replace(iterations=1), extractor=caffe_extractor,
+                         masks=[half(True), half(False)]))  # fmt: skip
+    assert records[0].style_loss != pytest.approx(soft[0].style_loss)  # the eroded masks, not the soft ones
+
+
 def test_masks_of_another_shape_are_stretched_with_a_note_and_a_wrong_count_is_refused() -> None:
     masks, notes = load_masks([half(True, (40, 40))], (WIDTH, HEIGHT), styles=1)
     assert masks[0].size == (WIDTH, HEIGHT) and masks[0].mode == "L"

@@ -21,6 +21,7 @@ from PIL import Image
 
 from nst import NSTError
 from nst.regions import EMPTY, load_masks, load_style_masks
+from nst.settings import help_text
 from webapp.display import UPLOAD_TYPES, fit
 from webapp.state import Picture
 
@@ -39,6 +40,7 @@ class Regions:
 
     masks: tuple[Image.Image, ...]
     style_masks: tuple[Image.Image, ...] = ()
+    inside: bool = False  # the masks eroded at deeper layers (Settings.mask_edges "inside")
 
 
 def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None:
@@ -77,7 +79,9 @@ def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None
         colour, size = _brush(names)
         masks = _photo_masks(content, colour, size, names)
         parts = _style_masks(style, colour, size, len(names)) if split else ()  # drawn either way: paint in any order
-        return Regions(masks, parts) if masks is not None else None
+        inside = st.toggle("Keep each style inside its region's edge", key="regions_inside",
+                           help=help_text("mask_edges"))  # fmt: skip
+        return Regions(masks, parts, inside) if masks is not None else None
 
 
 def _region_names(style: Picture, split: bool) -> list[str]:
