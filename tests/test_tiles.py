@@ -23,6 +23,7 @@ from nst.schedule import Scale
 from nst.targets import TargetCache
 from nst.terms import build_terms
 from nst.tiles import GB, margin_for, plan_layout, plan_tiles, tiled_grams, tiled_objective
+from nst.winograd import reserved_bytes
 from tests.conftest import make_content, make_style
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,8 +100,11 @@ def test_a_result_made_in_tiles_shows_no_seam_at_the_tile_borders(caffe_extracto
     # The generated photo's edges sit at fixed fractions of its width; this crop keeps them at least
     # 37 px from the tile borders (every 96 px across, 240 down), so a step there is what the run adds.
     photo, painting = make_content(760, 480).crop((15, 0, 655, 480)), make_style(320, 320)
-    settings = Settings(output_size=640, scales=1, iterations=6, precision="float32", memory_budget=0.95)
-    layout = layout_for(settings, (640, 480), int(0.95 * GB), torch.float32, 0, caffe_extractor.device)
+    # 4 tiled L-BFGS boxes: 0.74 GB and what Winograd's convolutions hold where this CPU uses them
+    # (0.95 GB in all on an AVX2 CPU; on one with AVX-512 they are not used and 0.95 GB needs no tiles).
+    budget = int(0.74 * GB) + reserved_bytes(640 * 480, caffe_extractor.device, torch.float32)
+    settings = Settings(output_size=640, scales=1, iterations=6, precision="float32", memory_budget=budget / GB)
+    layout = layout_for(settings, (640, 480), budget, torch.float32, 0, caffe_extractor.device)
     assert layout.tiled and layout.optimizer == "lbfgs", "the budget must force tiles"
     last = list(transfer(photo, painting, settings, extractor=caffe_extractor))[-1]
     assert last.image is not None and last.image.size == (640, 480)
@@ -112,10 +116,10 @@ def test_a_result_made_in_tiles_shows_no_seam_at_the_tile_borders(caffe_extracto
     columns, rows = _borders(layout.tiles, "columns"), _borders(layout.tiles, "rows")
     assert columns or rows
     for steps, borders in ((across_columns, columns), (across_rows, rows)):
-        if borders:  # the mean step across the borders against the mean step elsewhere
+        if borders:  # the step across each border stands out from none but the picture's own largest tenth
             at = np.zeros(len(steps), dtype=bool)
             at[[border - 1 for border in borders]] = True
-            assert steps[at].mean() <= 1.1 * steps[~at].mean(), (steps[at], steps[~at].mean())
+            assert steps[at].max() <= np.percentile(steps[~at], 90), (steps[at], np.percentile(steps[~at], 90))
 
 
 PEAK = r"""
