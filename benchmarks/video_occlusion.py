@@ -1,6 +1,7 @@
 """Video: a bar passing in front of a still photo. Does the background it hid come back as it was painted?
 
     python benchmarks/video_occlusion.py [--size 240] [--frames 12] [--steps 30] [--sets 1 1,2,4,8 1,10,20,40]
+                                         [--passes 3] [--precision float32]
 
 The clip is made here: a still photo (Tuebingen from ../shared/images, else scikit-image's
 cat) with a grey vertical bar, a tenth of the width wide, moving right by a third of its
@@ -8,7 +9,8 @@ width a frame. Each column the bar covers is hidden for three frames and then se
 For each set of earlier frames kept (``--sets``, ``Settings.temporal_frames``), and for the
 previous frame alone without the trust mask's smoothing (the code before 2026-12-04), one
 run of ``nst video`` (``-n --steps`` for the first frame, the default steps and temporal
-weight after it), then, in 0-255 levels of the output frames:
+weight after it), and for each of ``--passes`` one run of the multi-pass algorithm in this
+process (``nst.passes``), then, in 0-255 levels of the output frames:
 
 - *revealed*: the mean change between the first and the last frame over the columns the bar
   hid in between (not covered in either frame);
@@ -34,6 +36,8 @@ from PIL import Image, ImageDraw
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import nst.flow  # noqa: E402
 from nst import Settings, build_extractor, examples  # noqa: E402
+from nst.execution import LocalExecutor  # noqa: E402
+from nst.passes import stylize_video_passes  # noqa: E402
 from nst.video import stylize_video  # noqa: E402
 from nst.videoio import ClipWriter, probe, read_frames  # noqa: E402
 
@@ -77,6 +81,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--sets", nargs="+", default=["1", "1,2,4,8", "1,10,20,40"])
+    parser.add_argument("--passes", type=int, nargs="*", default=[], help="also the multi-pass algorithm, N passes")
+    parser.add_argument("--precision", default="auto")
     args = parser.parse_args()
     photo_path = SHARED_IMAGES / "tubingen.jpg"
     photo = Image.open(photo_path).convert("RGB") if photo_path.exists() else examples.photo("chelsea the cat")
@@ -86,15 +92,23 @@ def main() -> None:
     extractor = build_extractor("caffe", last_layer="relu5_1")
     folder = Path(tempfile.mkdtemp(prefix="nst-occlusion-"))
     lefts = bar_clip(photo, size, args.frames, folder / "bar.mp4")
-    cases = [("1, trust mask not smoothed (before)", "1", 0.0)] + [(s.replace(",", ", "), s, None) for s in args.sets]
+    cases = [("1, trust mask not smoothed (before)", "1", 0.0, 1)] + [
+        (s.replace(",", ", "), s, None, 1) for s in args.sets
+    ]
+    cases += [(f"{n} passes (multi-pass)", "1,2,4,8", None, n) for n in args.passes]
     rows = []
     smoothing = nst.flow.TRUST_SIGMA
-    for name, frames_back, sigma in cases:
+    for name, frames_back, sigma, passes in cases:
         nst.flow.TRUST_SIGMA = smoothing if sigma is None else sigma
-        settings = Settings(output_size=args.size, iterations=args.steps, temporal_frames=frames_back)
-        out = folder / f"{frames_back.replace(',', '-')}-{sigma}.mp4"
+        settings = Settings(output_size=args.size, iterations=args.steps, temporal_frames=frames_back,
+                            precision=args.precision, passes=passes)  # fmt: skip
+        out = folder / f"{frames_back.replace(',', '-')}-{sigma}-{passes}.mp4"
         started = time.perf_counter()
-        for _ in stylize_video(folder / "bar.mp4", painting, out, settings, extractor=extractor):
+        if passes > 1:
+            made = stylize_video_passes(LocalExecutor(), folder / "bar.mp4", painting, out, settings)
+        else:
+            made = stylize_video(folder / "bar.mp4", painting, out, settings, extractor=extractor)
+        for _ in made:
             pass
         seconds = time.perf_counter() - started
         got = measure([np.asarray(f, dtype=np.float32) for f in read_frames(probe(out))], lefts)
