@@ -34,7 +34,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ray.cluster_utils import Cluster
 
 from nst import Settings
 from nst.batch import plan_batch, run_batch
@@ -42,7 +41,7 @@ from nst.execution import LocalExecutor
 from nst.execution.cluster import RayExecutor
 from nst.jobs.picture import PictureJob
 
-from common import ROOT, SHARED_IMAGES, inputs, machine, table
+from common import SHARED_IMAGES, inputs, local_cluster, machine, table
 
 PHOTOS = ("tubingen.jpg", "shipwreck.jpg", "the_scream.jpg", "woman-with-hat-matisse.jpg")
 
@@ -69,11 +68,7 @@ def main() -> None:  # noqa: PLR0915  # one benchmark, its steps in order
     job = PictureJob(content, style, settings, preview_seconds=0.5)
     print(f"{machine()}; {names}; {args.size} px, {args.steps} steps, precision {args.precision}\n")
 
-    env = {"PYTHONPATH": str(ROOT)}
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "env_vars": env})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1, env_vars=env)
-    cluster.wait_for_nodes()
+    cluster = local_cluster(2)
     remote = RayExecutor(cluster.address)
     local = LocalExecutor()
     try:

@@ -82,6 +82,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def local_cluster(workers: int = 2):
+    """A Ray cluster on this machine, as the tests start one: a head that only coordinates and
+    ``workers`` worker nodes of one CPU each, this checkout on their path."""
+    from ray.cluster_utils import Cluster  # only the cluster benchmarks need ray
+
+    env = {"PYTHONPATH": str(ROOT)}
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "env_vars": env})
+    for _ in range(workers):
+        cluster.add_node(num_cpus=1, env_vars=env)
+    cluster.wait_for_nodes()
+    return cluster
+
+
 def table(headers: list[str], rows: list[list[object]]) -> str:
     """A Markdown table, ready to paste into the README."""
     cells = [[str(c) for c in row] for row in rows]

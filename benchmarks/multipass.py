@@ -37,7 +37,6 @@ import torch
 from PIL import Image
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from ray.cluster_utils import Cluster  # noqa: E402
 from video import SHIFT, pan  # noqa: E402
 
 from nst import Settings  # noqa: E402
@@ -46,7 +45,7 @@ from nst.execution.cluster import RayExecutor  # noqa: E402
 from nst.passes import stylize_clip  # noqa: E402
 from nst.videoio import probe, read_frames  # noqa: E402
 
-from common import ROOT, inputs, machine, table  # noqa: E402
+from common import inputs, local_cluster, machine, table  # noqa: E402
 
 APART = 8  # frames apart for the long-term error
 
@@ -123,11 +122,7 @@ def main() -> None:
     settings = Settings(output_size=args.size, iterations=args.steps, precision="float32", seed=0)
     print(f"{machine()}; {names}; {args.frames} frames of {args.size} px, {args.steps} steps for a frame made on "
           f"its own, {settings.frame_iterations} for the others, float32\n")  # fmt: skip
-    env = {"PYTHONPATH": str(ROOT)}
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "env_vars": env})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1, env_vars=env)
-    cluster.wait_for_nodes()
+    cluster = local_cluster(2)
     remote = RayExecutor(cluster.address)
     threads = torch.get_num_threads()
     cases = [(f"one pass, this process ({threads} threads)", LocalExecutor(), settings.replace(passes=1)),

@@ -30,7 +30,7 @@ from nst.jobs.chunk import ChunkJob
 from nst.limits import Limits
 from nst.settings import Settings
 from nst.video import VideoProgress, check_clip, frame_size, sized
-from nst.videoio import ClipWriter, probe
+from nst.videoio import Clip, ClipWriter, probe
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,32 @@ def at_once(executor: Executor, jobs: Sequence[Job[R]], owner: str) -> Generator
                 thread.join()
 
 
+def open_clip(
+    source: str | os.PathLike[str],
+    style: ImageSource | Sequence[ImageSource],
+    settings: Settings,
+    limits: Limits | None,
+    max_frames: int | None,
+    *,
+    app: bool = False,
+) -> tuple[Clip, int, tuple[int, int], tuple[bytes, ...]]:
+    """What a clip's run through an executor starts from: the clip, the frames to make, the
+    frames' working size, and the style pictures as bytes to send (refused here, before any
+    worker starts, when they cannot be read).
+
+    Raises:
+        VideoError: the clip cannot be read or is over the limits.
+        ImageLoadError: a style picture cannot be read.
+    """
+    clip = probe(source)
+    frames = check_clip(clip, limits or Limits.from_env(), max_frames, app=app)
+    given = cast(Sequence[ImageSource], style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
+    styles = tuple(picture_bytes(s) for s in given)
+    for data in styles:
+        load_image(data, name="the style picture")
+    return clip, frames, frame_size(clip.size, settings.output_size), styles
+
+
 def stylize_video_chunks(
     executor: Executor,
     source: str | os.PathLike[str],
@@ -183,13 +209,7 @@ def stylize_video_chunks(
         NSTError: a chunk failed (the frames written before are kept).
     """
     settings = settings or Settings()
-    clip = probe(source)
-    frames = check_clip(clip, limits or Limits.from_env(), max_frames, app=app)
-    size = frame_size(clip.size, settings.output_size)
-    given = cast(Sequence[ImageSource], style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
-    styles = tuple(picture_bytes(s) for s in given)
-    for data in styles:
-        load_image(data, name="the style picture")  # refused here, before any worker starts
+    clip, frames, size, styles = open_clip(source, style, settings, limits, max_frames, app=app)
     done = list(done[:frames])
     chunks = [Chunk(len(done) + chunk.first, len(done) + chunk.stop)
               for chunk in plan_chunks(frames - len(done), parallel or executor.workers, overlap)

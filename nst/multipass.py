@@ -27,17 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from nst.engine import transfer
 from nst.errors import SettingsError
 from nst.features import FeatureExtractor
 from nst.flow import certainty, optical_flow, warp
 from nst.settings import Settings
 from nst.targets import TargetCache, Temporal
-from nst.video import FrameStep, sized
+from nst.video import FrameStart, FrameStep, frame_run, sized
 
-BLEND_WEIGHT = (
-    3.0  # the reference's blendWeight (its default 1): the carried neighbour's weight against the frame's own
-)
+# The reference's blendWeight (its default 1): the carried neighbour's weight against the frame's own picture.
+BLEND_WEIGHT = 3.0
 
 
 @dataclass(frozen=True)
@@ -69,25 +67,14 @@ def sweep(
     """Every step of every frame of ``run``; each frame's last step carries its picture of this pass."""
     neighbour = run.neighbour
     for k, (index, photo) in enumerate(zip(run.indices, run.photos, strict=True)):
-        if run.number == 1:
-            frame_settings, init, temporal, trusted = settings, None, None, None
-        else:
+        start = FrameStart(settings)  # the first pass: each frame on its own
+        if run.number > 1:
             init, temporal, trusted = blended(photo, run.earlier[k], neighbour)
-            frame_settings = settings.replace(iterations=settings.frame_iterations, scales=1, init="image")
-            temporal = temporal if settings.temporal_weight > 0 else None
-        result: Image.Image | None = None
-        steps = transfer(photo, style, frame_settings, extractor=extractor, init_image=init, cache=cache,
-                         temporal=temporal, preview_seconds=preview_seconds, preview_size=preview_size,
-                         colour_reference=colour_reference)  # fmt: skip
-        try:
-            for step in steps:
-                if step.done:
-                    result = step.image
-                yield FrameStep(index, step, trusted, temporal is not None, run.number)
-        finally:
-            steps.close()
-        if result is None:  # the last step always brings a picture
-            raise SettingsError(f"frame {index} ended without a picture")
+            start = FrameStart(settings.replace(iterations=settings.frame_iterations, scales=1, init="image"), init,
+                               temporal if settings.temporal_weight > 0 else None, trusted)  # fmt: skip
+        result = yield from frame_run(index, photo, style, start, extractor=extractor, cache=cache,
+                                      preview_seconds=preview_seconds, preview_size=preview_size,
+                                      colour_reference=colour_reference, sweep=run.number)  # fmt: skip
         neighbour = (photo, result)
 
 
@@ -95,8 +82,9 @@ def blended(
     photo: Image.Image, own: Image.Image, neighbour: tuple[Image.Image, Image.Image] | None
 ) -> tuple[Image.Image, Temporal | None, float | None]:
     """A later pass's start for a frame: its own earlier picture blended with the neighbour's picture
-    carried onto it, ``(own + c * carried) / (1 + c)``; the temporal target (the carried neighbour and
-    its trust mask ``c``); the share of pixels trusted. The clip's end frame of a pass has no neighbour."""
+    carried onto it, ``(own + w * c * carried) / (1 + w * c)`` (``w``: :data:`BLEND_WEIGHT`); the
+    temporal target (the carried neighbour and its trust mask ``c``); the share of pixels trusted.
+    The clip's end frame of a pass has no neighbour."""
     own = sized(own, photo.size)
     if neighbour is None:
         return own, None, None

@@ -27,15 +27,15 @@ from typing import cast
 
 from PIL import Image
 
-from nst.chunks import at_once, stylize_video_chunks
+from nst.chunks import at_once, open_clip, stylize_video_chunks
 from nst.execution.base import Executor
-from nst.execution.wire import from_png, picture_bytes, png_bytes
-from nst.images import ImageSource, load_image
+from nst.execution.wire import from_png, png_bytes
+from nst.images import ImageSource
 from nst.jobs.sweep import SweepJob
 from nst.limits import Limits
 from nst.settings import MULTI_PASSES, Settings
-from nst.video import VideoProgress, check_clip, frame_size, sized
-from nst.videoio import ClipWriter, probe, read_frames
+from nst.video import VideoProgress, sized
+from nst.videoio import ClipWriter, read_frames
 
 
 def passes_for(settings: Settings, workers: int) -> int:
@@ -70,6 +70,11 @@ def planned_steps(frames: int, settings: Settings, workers: int, *, instant: boo
     later = settings.frame_iterations if settings.temporal_weight > 0 else settings.iterations
     if passes == 1:
         return settings.iterations + (frames - 1) * later
+    return _multi_pass_steps(frames, settings, passes)
+
+
+def _multi_pass_steps(frames: int, settings: Settings, passes: int) -> int:
+    """Every frame's full steps in the first pass, ``frame_iterations`` a frame in each later one."""
     return frames * settings.iterations + (passes - 1) * frames * settings.frame_iterations
 
 
@@ -138,13 +143,7 @@ def stylize_video_passes(
         NSTError: a run failed (the frames written before are kept).
     """
     settings = settings or Settings()
-    clip = probe(source)
-    frames = check_clip(clip, limits or Limits.from_env(), max_frames, app=app)
-    size = frame_size(clip.size, settings.output_size)
-    given = cast(Sequence[ImageSource], style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
-    styles = tuple(picture_bytes(s) for s in given)
-    for data in styles:
-        load_image(data, name="the style picture")  # refused here, before any worker starts
+    clip, frames, size, styles = open_clip(source, style, settings, limits, max_frames, app=app)
     done = list(done[:frames])
     photos = [
         png_bytes(raw.resize(size, Image.Resampling.LANCZOS)) for raw in itertools.islice(read_frames(clip), frames)
@@ -172,8 +171,7 @@ def _passes(
     """Every pass in turn, each pass's runs at once; the last pass's frames written in order."""
     started = time.perf_counter()
     count, offset = len(shared.photos), shared.offset
-    settings = template.settings
-    total = count * settings.iterations + (passes - 1) * count * settings.frame_iterations
+    total = _multi_pass_steps(count, template.settings, passes)
     made = 0  # steps made so far, for the ETA
     final: set[int] = set()  # frames (0-based among those to make) the last pass has made
     for number in range(1, passes + 1):

@@ -240,20 +240,52 @@ def stylise_frames(
             init, temporal = carried(photo, list(history), settings.temporal_frames)
             trusted = float(np.asarray(temporal.certainty, dtype=np.float32).mean())
             frame_settings = settings.replace(iterations=settings.frame_iterations, scales=1, init="image")
-        result: Image.Image | None = None
-        run = transfer(photo, style, frame_settings, extractor=extractor, init_image=init, cache=cache,
-                       temporal=temporal, preview_seconds=preview_seconds, preview_size=preview_size,
-                       colour_reference=reference)  # fmt: skip
-        try:
-            for step in run:
-                if step.done:
-                    result = step.image
-                yield FrameStep(index, step, trusted, temporal is not None)
-        finally:
-            run.close()
-        if result is None:  # the last step always brings a picture
-            raise SettingsError(f"frame {index} ended without a picture")
+        result = yield from frame_run(index, photo, style, FrameStart(frame_settings, init, temporal, trusted),
+                                      extractor=extractor, cache=cache, preview_seconds=preview_seconds,
+                                      preview_size=preview_size, colour_reference=reference)  # fmt: skip
         history.append((photo, result))
+
+
+@dataclass(frozen=True)
+class FrameStart:
+    """How one frame's run starts: its settings, its starting picture (None: as the settings say),
+    what the temporal term keeps it close to, and the share of pixels where that is trusted."""
+
+    settings: Settings
+    init: Image.Image | None = None
+    temporal: Temporal | None = None
+    trusted: float | None = None
+
+
+def frame_run(
+    index: int,
+    photo: Image.Image,
+    style: Image.Image | list[Image.Image],
+    start: FrameStart,
+    *,
+    extractor: FeatureExtractor,
+    cache: TargetCache,
+    preview_seconds: float | None = None,
+    preview_size: int | None = None,
+    colour_reference: Image.Image | None = None,
+    sweep: int = 1,
+) -> Generator[FrameStep, None, Image.Image]:
+    """One frame's run of :func:`transfer`, every step as a :class:`FrameStep` of frame ``index``
+    (in pass ``sweep``); returns the frame's finished picture."""
+    result: Image.Image | None = None
+    run = transfer(photo, style, start.settings, extractor=extractor, init_image=start.init, cache=cache,
+                   temporal=start.temporal, preview_seconds=preview_seconds, preview_size=preview_size,
+                   colour_reference=colour_reference)  # fmt: skip
+    try:
+        for step in run:
+            if step.done:
+                result = step.image
+            yield FrameStep(index, step, start.trusted, start.temporal is not None, sweep)
+    finally:
+        run.close()
+    if result is None:  # the last step always brings a picture
+        raise SettingsError(f"frame {index} ended without a picture")
+    return result
 
 
 def carried(
