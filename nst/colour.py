@@ -43,18 +43,38 @@ def with_content_colour(picture: Image.Image, content: Image.Image) -> Image.Ima
     return Image.merge("YCbCr", (picture.convert("YCbCr").getchannel("Y"), blue, red)).convert("RGB")
 
 
-def match_colour(style: Image.Image, content: Image.Image) -> Image.Image:
+def match_colour(
+    style: Image.Image,
+    content: Image.Image,
+    *,
+    style_part: Image.Image | None = None,
+    content_part: Image.Image | None = None,
+) -> Image.Image:
     """The style picture with its colours' mean and covariance mapped onto the content's.
 
     ``x' = A (x - mean_s) + mean_c`` with ``A = L_c L_s^-1`` from the Cholesky factors of
     the two 3x3 colour covariance matrices, so that ``cov(x') = cov_c``.
+
+    ``style_part`` and ``content_part`` (grey pictures of each one's size, white where it counts):
+    the statistics are those of these parts only, each pixel weighted by its mask (a region's
+    colours, :func:`nst.regions.region_colours`); every pixel of the style picture is mapped.
     """
     source = np.asarray(style.convert("RGB"), np.float64).reshape(-1, 3) / 255.0  # (N, 3)
     target = np.asarray(content.convert("RGB"), np.float64).reshape(-1, 3) / 255.0
+    source_mean, source_cov = _statistics(source, style_part)
+    target_mean, target_cov = _statistics(target, content_part)
     eps = 1e-5 * np.eye(3)  # a flat picture has a singular covariance
-    source_factor = np.linalg.cholesky(np.cov(source, rowvar=False) + eps)
-    target_factor = np.linalg.cholesky(np.cov(target, rowvar=False) + eps)
+    source_factor = np.linalg.cholesky(source_cov + eps)
+    target_factor = np.linalg.cholesky(target_cov + eps)
     transform = target_factor @ np.linalg.inv(source_factor)  # (3, 3)
-    mapped = (source - source.mean(0)) @ transform.T + target.mean(0)
+    mapped = (source - source_mean) @ transform.T + target_mean
     pixels = (mapped.clip(0, 1) * 255).round().astype(np.uint8).reshape(style.height, style.width, 3)
     return Image.fromarray(pixels)
+
+
+def _statistics(pixels: np.ndarray, part: Image.Image | None) -> tuple[np.ndarray, np.ndarray]:
+    """The colours' mean ``(3,)`` and covariance ``(3, 3)``, each pixel weighted by ``part`` when given."""
+    if part is None:
+        return pixels.mean(0), np.cov(pixels, rowvar=False)
+    weights = np.asarray(part.convert("L"), np.float64).reshape(-1) / 255.0
+    return np.average(pixels, axis=0, weights=weights), np.cov(pixels, rowvar=False, aweights=weights)

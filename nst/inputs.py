@@ -14,7 +14,7 @@ from nst import colour
 from nst.errors import ImageLoadError, SettingsError
 from nst.images import ImageSource, load_image, to_pil, to_tensor
 from nst.layers import deepest_layer, pools_before
-from nst.regions import load_masks, load_style_masks, one_per_region
+from nst.regions import load_masks, load_style_masks, one_per_region, region_colours
 from nst.settings import Settings
 from nst.targets import Temporal, picture_digest
 
@@ -62,7 +62,7 @@ def prepare_inputs(
     start_image = load_image(start, name="the starting picture") if start is not None else None
     present: Callable[[torch.Tensor], Image.Image] = to_pil
     reference = content_image
-    if colour_reference is not None and settings.preserve_colour != "none":
+    if colour_reference is not None and (settings.preserve_colour != "off" or settings.region_colours):
         reference = load_image(colour_reference, name="the colour reference")
     if settings.preserve_colour == "histogram":
         styles = [colour.match_colour(picture, reference) for picture in styles]
@@ -74,6 +74,8 @@ def prepare_inputs(
         if temporal is not None:
             temporal = Temporal(colour.luminance(temporal.previous), temporal.certainty)
     masks, styles, style_masks = _regions(mask_sources, style_mask_sources, content_image.size, styles)
+    if settings.region_colours:
+        styles = region_colours(settings.region_colours, styles, masks, style_masks, reference)
     digests = (picture_digest(content_image), tuple(picture_digest(picture) for picture in styles))
     if style_masks:  # a part of a painting has targets of its own
         digests = (digests[0], tuple(f"{d}/{picture_digest(m)}" for d, m in zip(digests[1], style_masks, strict=True)))

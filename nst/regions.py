@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from nst.colour import match_colour
 from nst.errors import SettingsError
 from nst.images import ImageSource, load_image
 from nst.layers import LAYER_INDEX, VGG19_LAYERS
@@ -98,6 +99,33 @@ def load_style_masks(
             raise SettingsError(f"style mask {number} is empty (all black): it selects nothing of its style picture")
         masks.append(grey)
     return masks, notes
+
+
+def region_colours(
+    choices: Sequence[str],
+    styles: Sequence[Image.Image],
+    masks: Sequence[Image.Image],
+    style_masks: Sequence[Image.Image],
+    photo: Image.Image,
+) -> list[Image.Image]:
+    """Each region's style picture in the colours chosen for it (``Settings.region_colours``): as it is
+    (``painting``), or recoloured so that its part's colours have the mean and covariance of the photo's
+    colours inside the region (``photo``: Gatys et al.'s histogram matching, done over a region).
+
+    Raises:
+        SettingsError: no regions, or not one choice per region.
+    """
+    if not masks:
+        raise SettingsError("region_colours chooses colours region by region: give the regions too (masks)")
+    if len(choices) != len(masks):
+        raise SettingsError(f"give one colour choice per region: {len(choices)} for {len(masks)} regions")
+    parts: list[Image.Image | None] = [*style_masks] or [None] * len(styles)
+    return [
+        match_colour(style, photo, style_part=part, content_part=mask.resize(photo.size, Image.Resampling.BILINEAR))
+        if choice == "photo" and _mean(mask) >= EMPTY
+        else style
+        for choice, style, mask, part in zip(choices, styles, masks, parts, strict=True)
+    ]
 
 
 def _mean(grey: Image.Image) -> float:

@@ -23,6 +23,7 @@ INITS = ("content", "noise", "style", "image", "instant")
 POOLINGS = ("max", "avg")
 PRECISIONS = ("auto", "float32", "bfloat16")
 PRESERVE_COLOUR = ("off", "luminance", "histogram")  # nst.colour
+REGION_COLOURS = ("painting", "photo")  # nst.regions.region_colours
 MASK_EDGES = ("soft", "inside")  # nst.regions.layer_masks; benchmarks/style_masks.py --edges
 SCALE_UPS = ("auto", "photo", "plain")  # nst.optimiser.upsample; auto: benchmarks/scale_up.py
 WEIGHT_SOURCES = ("caffe", "torchvision")  # or a path to a state-dict file
@@ -132,6 +133,16 @@ def _frames_back(name: str, value: Any) -> tuple[int, ...]:
     if frames[-1] > MAX_TEMPORAL_FRAME:
         raise SettingsError(f"{name} reaches at most {MAX_TEMPORAL_FRAME} frames back, not {frames[-1]}")
     return frames
+
+
+def _region_colours(name: str, value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, str):  # "photo,painting", as the command line and a page's URL carry it
+        value = [part for part in value.replace(" ", ",").split(",") if part]
+    choices = tuple(value) if value is not None else ()
+    wrong = [choice for choice in choices if choice not in REGION_COLOURS]
+    if wrong:
+        raise SettingsError(f"{name} takes {' or '.join(REGION_COLOURS)} for each region, not {wrong[0]!r}")
+    return choices or None
 
 
 def _style_scale(name: str, value: Any) -> float:
@@ -283,6 +294,14 @@ class Settings:
         "inside keeps the soft mask)",
         choices=MASK_EDGES,
     )
+    region_colours: tuple[str, ...] | None = _knob(
+        None,
+        "regions: the colours of each region's painting, one word per region in the masks' order. painting: "
+        "its own; photo: recoloured to the colours of the photo inside that region (histogram matching over the "
+        "region, Gatys et al. 2017), so that region keeps the photo's colours while the others take the painting's; "
+        "empty means painting everywhere",
+        _region_colours,
+    )
     # -- the network
     weights: str = _knob(
         "caffe",
@@ -365,6 +384,9 @@ class Settings:
             )
         if self.scale_split is not None and self.scales and len(self.scale_split) != self.scales:
             raise SettingsError(f"scale_split has {len(self.scale_split)} shares but scales is {self.scales}")
+        if self.region_colours and self.preserve_colour != "off":
+            raise SettingsError("region_colours chooses the colours region by region and preserve_colour for the whole "
+                                "picture: use one of them")  # fmt: skip
 
     @property
     def lr(self) -> float:

@@ -544,11 +544,13 @@ def test_with_one_painting_each_region_takes_the_part_of_it_given_for_it(monkeyp
     app.file_uploader(key="style_mask_uploads").set_value([(f"{n}.png", png(m), "image/png") for n, m in
                                                            zip("cd", halves[2:], strict=True)]).run()  # fmt: skip
     app.toggle(key="regions_inside").set_value(True).run()
+    app.multiselect(key="regions_photo_colours").set_value([1]).run()
     stylize(app)
     assert not app.exception and not app.error
     ((args, kwargs),) = recorded
     assert len(kwargs["masks"]) == 2 and len(kwargs["style_masks"]) == 2
     assert args[2].mask_edges == "inside"  # the masks eroded at deeper layers
+    assert args[2].region_colours == ("painting", "photo")  # region 2 in the photo's colours
     top, bottom = (np.asarray(m, float) for m in kwargs["style_masks"])
     assert top[: top.shape[0] // 3].mean() > 200 and bottom[: bottom.shape[0] // 3].mean() < 50
     assert app.session_state.session.result.status == "done"

@@ -12,7 +12,7 @@ from nst import Settings, SettingsError, transfer
 from nst.commands import main
 from nst.images import to_tensor
 from nst.losses import gram_matrix, relative_squared_error
-from nst.regions import layer_masks, load_masks
+from nst.regions import layer_masks, load_masks, region_colours
 
 from conftest import make_content, make_style
 
@@ -184,3 +184,52 @@ def test_the_command_line_takes_style_masks_and_refuses_them_alone_or_empty(tmp_
         assert main([*common, *wrong]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
+
+
+def two_colours() -> Image.Image:
+    """A photo whose left half is blue and right half yellow, with some texture to keep."""
+    photo = np.asarray(make_content(WIDTH, HEIGHT).convert("L"), float)[..., None] * 0.4
+    tint = np.where(np.mgrid[0:HEIGHT, 0:WIDTH][1][..., None] < WIDTH // 2, [30, 60, 200], [210, 190, 30])
+    return Image.fromarray((tint * 0.7 + photo).clip(0, 255).astype(np.uint8))
+
+
+def mean_colour(picture: Image.Image, left: bool) -> np.ndarray:
+    return colours(picture, left).mean(0)
+
+
+def spread(picture: Image.Image, left: bool) -> float:
+    """How far the half's colours stray from their mean (the stripes' rainbow: about 78)."""
+    return float(colours(picture, left).std(0).mean())
+
+
+def colours(picture: Image.Image, left: bool) -> np.ndarray:
+    width, height = picture.size
+    box = (0, 0, width // 2, height) if left else (width // 2, 0, width, height)
+    return np.asarray(picture.crop(box), float).reshape(-1, 3)
+
+
+def test_a_region_in_the_photos_colours_keeps_them_while_the_other_takes_the_paintings(caffe_extractor) -> None:
+    photo, painting = two_colours(), make_style(64, 64)  # the painting: rainbow stripes
+    masks = [half(True), half(False)]
+    plain = list(transfer(photo, [painting, painting], RUN, extractor=caffe_extractor, masks=masks))[-1].image
+    ours = list(transfer(photo, [painting, painting], RUN.replace(region_colours=("photo", "painting")),
+                         extractor=caffe_extractor, masks=masks))[-1].image  # fmt: skip
+    blue = mean_colour(photo, left=True)
+    # the left half, in the photo's colours, stays blue and takes little of the rainbow; in the painting's it does not
+    assert np.abs(mean_colour(ours, left=True) - blue).mean() < 0.5 * np.abs(mean_colour(plain, left=True) - blue).mean()
+    assert mean_colour(ours, left=True)[2] > mean_colour(ours, left=True)[0] + 60  # far more blue than red
+    assert spread(ours, left=True) < 0.5 * spread(plain, left=True)
+    # the right half took the painting's colours (measured: 30 against the photo's 14; 53 in the plain run)
+    assert spread(ours, left=False) > 1.5 * spread(photo, left=False)
+
+
+def test_colours_per_region_are_matched_over_the_region_only() -> None:
+    photo, painting = two_colours(), make_style(64, 64)
+    recoloured = region_colours(["photo", "painting"], [painting, painting], [half(True), half(False)], [], photo)
+    assert recoloured[1] is painting  # "painting": as it is
+    pixels = np.asarray(recoloured[0], float).reshape(-1, 3)
+    np.testing.assert_allclose(pixels.mean(0), mean_colour(photo, left=True), atol=4)  # the blue half's mean
+    with pytest.raises(SettingsError, match="one colour choice per region: 1 for 2 regions"):
+        region_colours(["photo"], [painting, painting], [half(True), half(False)], [], photo)
+    with pytest.raises(SettingsError, match="give the regions too"):
+        list(transfer(photo, painting, RUN.replace(region_colours=("photo",))))

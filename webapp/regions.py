@@ -21,7 +21,7 @@ from PIL import Image
 
 from nst import NSTError
 from nst.regions import EMPTY, load_masks, load_style_masks
-from nst.settings import help_text
+from nst.settings import Settings, help_text
 from webapp.display import UPLOAD_TYPES, fit
 from webapp.state import Picture
 
@@ -41,6 +41,17 @@ class Regions:
     masks: tuple[Image.Image, ...]
     style_masks: tuple[Image.Image, ...] = ()
     inside: bool = False  # the masks eroded at deeper layers (Settings.mask_edges "inside")
+    photo_colours: tuple[bool, ...] = ()  # per region: in the photo's colours (Settings.region_colours "photo")
+
+    def applied(self, settings: Settings) -> Settings:
+        """The run's settings with these regions' choices: eroded masks, and colours region by region
+        (which take the place of the sidebar's colour choice for the whole picture)."""
+        if self.inside:
+            settings = settings.replace(mask_edges="inside")
+        if any(self.photo_colours):
+            choices = tuple("photo" if photo else "painting" for photo in self.photo_colours)
+            settings = settings.replace(preserve_colour="off", region_colours=choices)
+        return settings
 
 
 def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None:
@@ -81,7 +92,15 @@ def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None
         parts = _style_masks(style, colour, size, len(names)) if split else ()  # drawn either way: paint in any order
         inside = st.toggle("Keep each style inside its region's edge", key="regions_inside",
                            help=help_text("mask_edges"))  # fmt: skip
-        return Regions(masks, parts, inside) if masks is not None else None
+        kept = st.multiselect(
+            "Keep the photo's colours in", range(len(names)), key="regions_photo_colours",
+            format_func=lambda k: names[k], placeholder="no region: every region in its painting's colours",
+            help="The chosen regions take their painting's strokes in the colours of the photo there (the "
+            "painting recoloured to that region of the photo); the others take the painting's colours. "
+            "It replaces the sidebar's choice of colours for the whole picture.",
+        )  # fmt: skip
+        photo_colours = tuple(k in kept for k in range(len(names)))
+        return Regions(masks, parts, inside, photo_colours) if masks is not None else None
 
 
 def _region_names(style: Picture, split: bool) -> list[str]:

@@ -152,8 +152,8 @@ def run_ui(
     releases the run, and the session keeps the latest picture.
     """
     record = session()
-    if regions is not None and regions.inside:
-        settings = settings.replace(mask_edges="inside")
+    if regions is not None:
+        settings = regions.applied(settings)
     if live_tuning and resume is not None and resume.step >= resume.total:  # interrupted after its last step
         resume.status, record.pending = "done", None
         remember(resume)
