@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_IMAGES = ROOT.parent / "shared" / "images"
@@ -115,3 +115,15 @@ def machine() -> str:
         model = names[0] if names else model
     kernels = torch.backends.cpu.get_cpu_capability()
     return f"{model}, {os.cpu_count()} cores, PyTorch's {kernels} kernels, torch {torch.__version__}"
+
+
+def labelled_strip(path: Path, tiles: list[tuple[str, Image.Image]], height: int = 240) -> None:
+    """The pictures side by side at one height, each with its name above it, saved as a JPEG."""
+    scaled = [(name, pic.resize((round(pic.width * height / pic.height), height))) for name, pic in tiles]
+    sheet = Image.new("RGB", (sum(p.width + 8 for _, p in scaled), height + 20), "white")
+    draw, x = ImageDraw.Draw(sheet), 0
+    for name, pic in scaled:
+        sheet.paste(pic, (x, 20))
+        draw.text((x + 4, 4), name, fill="black")
+        x += pic.width + 8
+    sheet.save(path, quality=88)

@@ -25,13 +25,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+from style_masks import photo_masks  # noqa: E402
+
 from nst import Settings, build_extractor, transfer  # noqa: E402
 
-from common import inputs, machine, table  # noqa: E402
-from style_masks import photo_masks  # noqa: E402
+from common import inputs, labelled_strip, machine, table  # noqa: E402
 
 CASES = {
     "painting, painting": {},
@@ -85,20 +86,8 @@ def main() -> None:
     print(table(["colours (sky, town)", "region", "from the photo's colours there", "from the painting's", "s"],
                 rows))  # fmt: skip
     if args.strip:
-        _strip(args.strip, photo, results)
-
-
-def _strip(path: Path, photo: Image.Image, results: dict[str, Image.Image]) -> None:
-    height = 240
-    tiles = [("the photo", photo), *results.items()]
-    scaled = [(name, pic.resize((round(pic.width * height / pic.height), height))) for name, pic in tiles]
-    sheet = Image.new("RGB", (sum(p.width + 8 for _, p in scaled), height + 20), "white")
-    draw, x = ImageDraw.Draw(sheet), 0
-    for name, pic in scaled:
-        sheet.paste(pic, (x, 20))
-        draw.text((x + 4, 4), f"sky, town: {name}" if "," in name else name, fill="black")
-        x += pic.width + 8
-    sheet.save(path, quality=88)
+        labelled_strip(args.strip, [("the photo", photo), *((f"sky, town: {name}" if "," in name else name, picture)
+                                                             for name, picture in results.items())])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from nst import Settings, build_extractor, transfer  # noqa: E402
 from nst.images import to_tensor  # noqa: E402
 from nst.losses import gram_matrix, relative_squared_error  # noqa: E402
 
-from common import inputs, machine, table  # noqa: E402
+from common import inputs, labelled_strip, machine, table  # noqa: E402
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 SKY_SHARE = 0.62  # of the painting's height
@@ -99,17 +99,8 @@ def main() -> None:
 
 
 def _strip(path: Path, photo, masks, painting, parts, results) -> None:
-    height = 240
     tiles = [("the photo's regions", _tinted(photo, masks)), ("the painting's", _tinted(painting, parts))]
-    tiles += list(results.items())
-    scaled = [(name, pic.resize((round(pic.width * height / pic.height), height))) for name, pic in tiles]
-    sheet = Image.new("RGB", (sum(p.width + 8 for _, p in scaled), height + 20), "white")
-    draw, x = ImageDraw.Draw(sheet), 0
-    for name, pic in scaled:
-        sheet.paste(pic, (x, 20))
-        draw.text((x + 4, 4), name, fill="black")
-        x += pic.width + 8
-    sheet.save(path, quality=88)
+    labelled_strip(path, tiles + list(results.items()))
 
 
 def _tinted(picture: Image.Image, masks: list[Image.Image]) -> Image.Image:
