@@ -119,5 +119,9 @@ class TargetCache:
     def clear(self) -> None:
         self._entries.clear()
 
+    def keys(self) -> list[tuple[object, ...]]:
+        """The entries' keys, the least recently used first."""
+        return list(self._entries)
+
     def __len__(self) -> int:
         return len(self._entries)

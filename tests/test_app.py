@@ -65,6 +65,7 @@ def test_the_app_starts_with_upload_boxes_examples_and_no_errors() -> None:
         "Drop your own content picture here, or browse",
         "Drop your own style picture here, or browse",
         "Drop more style pictures here",  # blending, in a collapsed expander
+        "…or upload it (with blended styles: one for all, or one each in their order)",  # large shapes, the same
         "Video clip (up to 10 s; MP4, MOV, WebM, MKV, AVI, animated GIF or WebP)",  # the Video tab
     ]
     assert len(app.image) == 4  # thumbnails of the photo and style, the one-pass picture, and it again in its tab
@@ -553,6 +554,21 @@ def test_with_one_painting_each_region_takes_the_part_of_it_given_for_it(monkeyp
     assert args[2].region_colours == ("painting", "photo")  # region 2 in the photo's colours
     top, bottom = (np.asarray(m, float) for m in kwargs["style_masks"])
     assert top[: top.shape[0] // 3].mean() > 200 and bottom[: bottom.shape[0] // 3].mean() < 50
+    assert app.session_state.session.result.status == "done"
+
+
+def test_the_large_shapes_of_another_painting_reach_the_run_as_a_repainted_style(monkeypatch) -> None:
+    recorded = recorded_transfers(monkeypatch)
+    app = small_app(iterations=4)
+    app.selectbox(key="coarse_example").set_value("mosaic").run()
+    assert not app.exception and not app.error
+    stylize(app)
+    assert not app.exception and not app.error
+    ((args, _),) = recorded
+    painting = np.asarray(nst.examples.style("swirls").convert("RGB").resize(args[1].size), float)
+    repainted = np.asarray(args[1].convert("RGB"), float)
+    assert max(args[1].size) == 128  # at the run's style size
+    assert np.abs(repainted - painting).mean() > 20  # the mosaic's shapes, not the swirls picture itself
     assert app.session_state.session.result.status == "done"
 
 

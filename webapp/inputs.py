@@ -7,6 +7,7 @@ picture per role is kept, so a session's memory stays bounded.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,52 @@ def content_ui() -> Picture | None:
 def style_ui() -> tuple[Picture | None, tuple[float, ...] | None]:
     """The style picture (an upload box, a learned style chosen on the contact sheet, or an example) and,
     below it, more styles to blend in."""
-    return blend_ui(picture_ui("style", "2 · Style picture", list(examples.STYLES), example_style))
+    style, blend = blend_ui(picture_ui("style", "2 · Style picture", list(examples.STYLES), example_style))
+    return coarse_ui(style), blend
+
+
+NO_COARSE = "the painting's own"
+
+
+def coarse_ui(style: Picture | None) -> Picture | None:
+    """Scale per style (``nst.scale_mix``): another painting whose large shapes the style takes, keeping its
+    own fine strokes; an example or uploads (one for every style picture, or one each). Returns the style
+    carrying them (its digest covering them), or as it was."""
+    with st.expander("Large shapes from another painting"):
+        st.caption(
+            "Paint with this painting's brush strokes, but the large shapes and swirls of another (Gatys et al. "
+            "2017, scale control). The other painting is first repainted with this one's strokes, which takes "
+            "about as long as 15-20 steps of a run, once per pair of pictures and size."
+        )
+        chosen = st.selectbox("Large shapes from", [NO_COARSE, *examples.STYLES], key="coarse_example")
+        uploads = st.file_uploader(
+            "…or upload it (with blended styles: one for all, or one each in their order)", type=UPLOAD_TYPES,
+            accept_multiple_files=True, key="coarse_uploads",
+        )  # fmt: skip
+        if style is None:
+            return None
+        pictures = _coarse_pictures(uploads, chosen)
+        if not pictures:
+            return style
+        count = 1 + len(style.blended)
+        if len(pictures) not in (1, count):
+            st.error(f"Give one picture for the large shapes, or one per style picture: {len(pictures)} for {count}.")
+            return style
+        st.image([fit(p.image, 96) for p in pictures], width=96)
+        digest = "+".join([style.digest, "coarse", *(p.digest for p in pictures)])
+        return dataclasses.replace(style, digest=digest, coarse=tuple(p.image for p in pictures))
+
+
+def _coarse_pictures(uploads: list[UploadedFile] | None, chosen: str) -> list[Picture]:
+    if not uploads:
+        return [] if chosen == NO_COARSE else [example_picture("style", chosen, example_style)]
+    pictures = []
+    for index, upload in enumerate(uploads, start=1):
+        try:
+            pictures.append(decoded_upload(f"coarse{index}", upload))
+        except NSTError as error:
+            st.error(str(error))
+    return pictures
 
 
 def picture_ui(

@@ -40,6 +40,7 @@ class Picture:
     credit: str = ""
     digest: str = ""
     blended: tuple[Image.Image, ...] = ()  # more style pictures blended with this one
+    coarse: tuple[Image.Image, ...] = ()  # the large shapes' pictures (nst.scale_mix): one, or one per style
 
     @classmethod
     def of(cls, name: str, image: Image.Image, credit: str = "") -> Picture:

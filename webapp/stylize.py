@@ -190,11 +190,15 @@ def run_ui(
                 resume=where,
                 masks=list(regions.masks) if regions is not None else None,
                 style_masks=list(regions.style_masks) if regions is not None and regions.style_masks else None,
+                coarse_styles=list(style.coarse) or None,
                 preview_size=DISPLAY_SIDE if turn.remote else None,  # the network carries display-sized previews
                 checkpoint=None if turn.remote else stop_point,  # a worker stops on cancel(), between its records
             )
         )
         result.worker = engine.worker
+        if style.coarse:
+            live.status.info("First the painting of the large shapes is repainted with this painting's strokes "
+                             "(once per pair of pictures and size)…", icon=":material/brush:")  # fmt: skip
         _follow(live, engine, result)
         record.pending = None
         remember(result)

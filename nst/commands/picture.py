@@ -93,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --masks, one grey picture per mask, on the style pictures: the i-th selects the part of the "
         "i-th style picture (or of the only one) that paints the photo's region i (its sky onto the sky)",
     )
+    parser.add_argument(
+        "--coarse-styles",
+        nargs="+",
+        metavar="PICTURE",
+        help="scale per style (Gatys et al. 2017): the large shapes from these pictures, the fine strokes (layers "
+        "relu1_1 and relu2_1) from the style pictures. One picture for every style picture, or one each in their "
+        "order (with --masks: one per region); give a style picture itself to leave it as it is. Each is first "
+        "repainted with its style picture's strokes (50 steps at the style size)",
+    )
     add_instant_option(parser, "the photo")
     add_common_options(parser)
     return parser
@@ -113,6 +122,7 @@ class Request:
     masks: list[str] | None
     instant: bool = False
     style_masks: list[str] | None = None
+    coarse_styles: list[str] | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,7 +155,7 @@ def _request(args: argparse.Namespace) -> Request:
     resume = (args.resume, args.resume_step) if args.resume else None
     return Request(args.content, args.style, settings.replace(preview_every=args.save_every), output,
                    args.save_every, save_dir, args.init_image, resume, args.masks, args.instant,
-                   args.style_masks)  # fmt: skip
+                   args.style_masks, args.coarse_styles)  # fmt: skip
 
 
 def _check_masks(args: argparse.Namespace) -> None:
@@ -161,6 +171,7 @@ def _check_masks(args: argparse.Namespace) -> None:
 def _check_instant(args: argparse.Namespace) -> None:
     """The one-pass network paints the whole photo at once: nothing to resume, start from or mask."""
     given = [flag for flag, value in (("--masks", args.masks), ("--style-masks", args.style_masks),
+             ("--coarse-styles", args.coarse_styles),
              ("--resume", args.resume), ("--init-image", args.init_image), ("--save-every", args.save_every))
              if value]  # fmt: skip
     if given:
@@ -185,7 +196,10 @@ def _run(executor: Executor, request: Request, *, quiet: bool) -> int:
         bar.set_postfix_str(f"{postfix}, tile {done}/{count}")
 
     job = PictureJob(request.content, styles, settings, resume=where, init_image=request.init, masks=request.masks,
-                     style_masks=request.style_masks, on_tile=on_tile)  # fmt: skip
+                     style_masks=request.style_masks, coarse_styles=request.coarse_styles,
+                     on_tile=on_tile)  # fmt: skip
+    if request.coarse_styles and not quiet:
+        bar.write("nst: first each coarse picture is repainted with its style picture's strokes", file=sys.stderr)
     run = executor.run(job, on_note=lambda note: bar.write(f"nst: {note}", file=sys.stderr))
     latest: Image.Image | None = None
     try:

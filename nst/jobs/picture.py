@@ -7,9 +7,10 @@ import math
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from nst.engine import transfer
+from nst.errors import SettingsError
 from nst.execution.base import Job, Place
 from nst.execution.wire import (
     picture_bytes,
@@ -21,8 +22,13 @@ from nst.execution.wire import (
 )
 from nst.images import ImageSource, shrunk
 from nst.progress import Progress, Resume
+from nst.scale_mix import with_coarse_styles
 from nst.settings import Settings
 
+NO_COARSE_WITH_STYLE_MASKS = (
+    "coarse pictures and masks on the painting do not go together (a mask drawn on the "
+    "painting would not fit the repainted one): give one or the other"
+)
 CHECKPOINT_SECONDS = 20.0  # a worker whose previews are shrunk sends the full-size picture this often at most
 
 
@@ -39,6 +45,7 @@ class PictureJob(Job[Progress]):
     init_image: ImageSource | None = None
     masks: Sequence[ImageSource] | None = None
     style_masks: Sequence[ImageSource] | None = None
+    coarse_styles: Sequence[ImageSource] | None = None  # nst.scale_mix: one, or one per style picture
     preview_seconds: float | None = None
     preview_size: int | None = None
     on_tile: Callable[[int, int], None] | None = None  # in this process only: see transfer(); not sent to a worker
@@ -47,9 +54,20 @@ class PictureJob(Job[Progress]):
 
     def run_here(self, place: Place) -> Generator[Progress, None, None]:
         place.cache.hold(self.targets_kept)
-        return transfer(
+        return self._steps(place)
+
+    def _steps(self, place: Place) -> Generator[Progress, None, None]:
+        style = self.style
+        if self.coarse_styles:  # first each style picture repainted on its coarse picture (nst.scale_mix)
+            if self.style_masks:
+                raise SettingsError(NO_COARSE_WITH_STYLE_MASKS)
+            styles = list(style) if isinstance(style, (list, tuple)) else [cast(ImageSource, style)]
+            mixed = with_coarse_styles(styles, self.coarse_styles, self.settings, place.extractor(self.settings),
+                                       place.cache, checkpoint=self.checkpoint)  # fmt: skip
+            style = mixed if isinstance(style, (list, tuple)) else mixed[0]
+        return (yield from transfer(
             self.content,
-            self.style,
+            style,
             self.settings,
             extractor=place.extractor(self.settings),
             init_image=self.init_image,
@@ -61,7 +79,7 @@ class PictureJob(Job[Progress]):
             preview_size=self.preview_size,
             on_tile=self.on_tile,
             checkpoint=self.checkpoint,
-        )
+        ))  # fmt: skip
 
     def to_wire(self) -> dict[str, Any]:
         resume = self.resume
@@ -73,6 +91,7 @@ class PictureJob(Job[Progress]):
             "init_image": None if self.init_image is None else picture_bytes(self.init_image),
             "masks": None if self.masks is None else [picture_bytes(mask) for mask in self.masks],
             "style_masks": None if self.style_masks is None else [picture_bytes(mask) for mask in self.style_masks],
+            "coarse_styles": None if not self.coarse_styles else [picture_bytes(p) for p in self.coarse_styles],
             "preview_seconds": self.preview_seconds,
             "preview_size": self.preview_size,
             "targets_kept": self.targets_kept,
@@ -89,6 +108,7 @@ class PictureJob(Job[Progress]):
             init_image=wire["init_image"],
             masks=wire["masks"],
             style_masks=wire["style_masks"],
+            coarse_styles=wire["coarse_styles"],
             preview_seconds=wire["preview_seconds"],
             preview_size=wire["preview_size"],
             targets_kept=wire["targets_kept"],
