@@ -121,10 +121,28 @@ def test_stop_keeps_the_latest_picture_and_the_app_stays_responsive(app_url, pic
         assert button(driver, "Stylize").is_enabled()
 
 
-def shadow_canvas(driver):
-    """The drawing surface of the region editor (streamlit-drawable-canvas renders in a shadow root)."""
-    host = driver.execute_script("return Array.from(document.querySelectorAll('*')).find(e => e.shadowRoot)")
-    return host.shadow_root.find_element(By.CSS_SELECTOR, "canvas.upper-canvas") if host else None
+def shadow_canvas(driver, number: int = 0):
+    """A drawing surface of the region editor, the first (the photo's) or the ``number``-th after it
+    (streamlit-drawable-canvas renders in a shadow root); None until it is there."""
+    hosts = driver.execute_script("return Array.from(document.querySelectorAll('*')).filter(e => e.shadowRoot)")
+    if len(hosts) <= number:
+        return None
+    return hosts[number].shadow_root.find_element(By.CSS_SELECTOR, "canvas.upper-canvas")
+
+
+def paint_down(driver, canvas, columns: tuple[float, ...]) -> None:
+    """Strokes from top to bottom of the canvas at these fractions of its width."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    width, height = canvas.size["width"], canvas.size["height"]
+    for x in columns:
+        strokes = ActionChains(driver).move_to_element_with_offset(canvas, int((x - 0.5) * width), int(-0.4 * height))
+        strokes.click_and_hold()
+        for _ in range(8):
+            strokes.move_by_offset(0, int(0.1 * height))
+        strokes.release().perform()
+        time.sleep(0.5)
 
 
 def test_a_painted_region_takes_the_style_and_the_rest_keeps_the_photo(app_url) -> None:
@@ -133,7 +151,6 @@ def test_a_painted_region_takes_the_style_and_the_rest_keeps_the_photo(app_url) 
 
     import numpy as np
     from PIL import Image
-    from selenium.webdriver.common.action_chains import ActionChains
 
     from nst import examples
 
@@ -144,17 +161,7 @@ def test_a_painted_region_takes_the_style_and_the_rest_keeps_the_photo(app_url) 
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", switch)
         switch.click()
         canvas = wait_for(lambda: shadow_canvas(driver), 60, what="the drawing canvas")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
-        width, height = canvas.size["width"], canvas.size["height"]
-        for x in (0.12, 0.18, 0.24):  # three strokes down the left of the photo, 30 px wide each
-            strokes = ActionChains(driver).move_to_element_with_offset(
-                canvas, int((x - 0.5) * width), int(-0.4 * height)
-            )
-            strokes.click_and_hold()
-            for _ in range(8):
-                strokes.move_by_offset(0, int(0.1 * height))
-            strokes.release().perform()
-            time.sleep(0.5)
+        paint_down(driver, canvas, (0.12, 0.18, 0.24))  # three strokes down the left of the photo, 30 px wide each
         driver.save_screenshot(os.path.join(os.environ.get("NST_SCREENSHOT_DIR", "/tmp"), "regions-editor.png"))
         time.sleep(2)  # the page takes the strokes in (a rerun)
         button(driver, "Stylize").click()
@@ -171,6 +178,37 @@ def test_a_painted_region_takes_the_style_and_the_rest_keeps_the_photo(app_url) 
     painted = change[top:bottom, int(0.13 * columns) : int(0.23 * columns)].mean()
     unpainted = change[top:bottom, int(0.6 * columns) : int(0.9 * columns)].mean()
     assert painted > 3 * unpainted, (painted, unpainted)
+
+
+def test_strokes_on_the_paintings_own_canvas_choose_its_part_for_each_region(app_url) -> None:
+    import re
+
+    with chromium() as driver:
+        driver.get(f"{app_url}/?output_size=128&iterations=10")
+        for label in ("Regions: paint", "Paint on the painting too"):
+            switch = wait_for(lambda label=label: driver.find_element(By.XPATH, f"//label[contains(., '{label}')]"),
+                              60, what=label)  # fmt: skip
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", switch)
+            switch.click()
+        photo = wait_for(lambda: shadow_canvas(driver), 60, what="the photo's canvas")
+        painting = wait_for(lambda: shadow_canvas(driver, 1), 60, what="the painting's canvas")
+        paint_down(driver, painting, (0.1, 0.16))  # region 1 (the brush it starts with): the painting's left
+        paint_down(driver, photo, (0.12, 0.18, 0.24))  # and the photo's left
+        brush = driver.find_element(By.XPATH, "//label[contains(., 'region 2 (red)')]")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", brush)
+        brush.click()
+        time.sleep(1)
+        paint_down(driver, shadow_canvas(driver, 1), (0.84, 0.9))  # region 2: the painting's right
+        paint_down(driver, shadow_canvas(driver), (0.76, 0.82, 0.88))  # and the photo's right
+        shares = wait_for(lambda: re.search(r"region 1: (\d+)% of it; region 2: (\d+)% of it", page_text(driver)),
+                          60, what="the painting's parts")  # fmt: skip
+        assert all(5 <= int(share) <= 40 for share in shares.groups()), shares.group(0)
+        driver.save_screenshot(os.path.join(os.environ.get("NST_SCREENSHOT_DIR", "/tmp"), "painting-regions.png"))
+        time.sleep(2)  # the page takes the strokes in (a rerun)
+        button(driver, "Stylize").click()
+        wait_for(lambda: "Done at step 10 of 10" in (t := page_text(driver)) and "Download PNG" in t, 240,
+                 what="the run")  # fmt: skip
+        assert "in painted regions" in page_text(driver)
 
 
 ONE_PASS_JS = """

@@ -169,7 +169,11 @@ def _style_masks(style: Picture, colour: tuple[int, int, int], size: int, region
     if painted is None:
         return ()
     masks = _masks_from_strokes(painted, style.image.size, regions)
-    return tuple(mask if _covered(mask) else whole for mask in masks)
+    parts = tuple(mask if _covered(mask) else whole for mask in masks)
+    shares = [f"region {n}: {'the whole painting' if part is whole else f'{_share(part):.0%} of it'}"
+              for n, part in enumerate(parts, start=1)]  # fmt: skip
+    st.caption(f"On the painting: {'; '.join(shares)}.")
+    return parts
 
 
 def _canvas(content: Picture, colour: tuple[int, int, int], size: int, key: str) -> np.ndarray | None:
@@ -222,4 +226,9 @@ def _uploaded(uploads: list[Any], content: Picture, styles: int) -> tuple[Image.
 
 
 def _covered(mask: Image.Image) -> bool:
-    return bool(np.asarray(mask, float).mean() / 255 >= EMPTY)
+    return _share(mask) >= EMPTY
+
+
+def _share(mask: Image.Image) -> float:
+    """The share of the picture a mask covers, 0 to 1."""
+    return float(np.asarray(mask, float).mean() / 255)
