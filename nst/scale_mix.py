@@ -90,8 +90,8 @@ def with_coarse_styles(
         ImageLoadError: a picture cannot be read.
     """
     if len(coarse) not in (1, len(styles)):
-        raise SettingsError(f"give one coarse picture, or one per style picture: {len(coarse)} for "
-                            f"{len(styles)} style pictures")  # fmt: skip
+        raise SettingsError(f"give one coarse picture, or one per style picture: {len(coarse)} coarse pictures for "
+                            f"{len(styles)} style picture{'s' if len(styles) > 1 else ''}")  # fmt: skip
     fines = [load_image(source, name=f"style picture {n}") for n, source in enumerate(styles, start=1)]
     pairs = list(coarse) * len(styles) if len(coarse) == 1 else list(coarse)
     coarses = [load_image(source, name=f"coarse picture {n}") for n, source in enumerate(pairs, start=1)]

@@ -570,6 +570,7 @@ def test_the_large_shapes_of_another_painting_reach_the_run_as_a_repainted_style
     assert max(args[1].size) == 128  # at the run's style size
     assert np.abs(repainted - painting).mean() > 20  # the mosaic's shapes, not the swirls picture itself
     assert app.session_state.session.result.status == "done"
+    assert app.session_state.session.result.style.name == "swirls with the large shapes of mosaic"
 
 
 def test_a_mask_that_is_not_a_picture_is_a_message_and_the_run_goes_on_without_regions(monkeypatch) -> None:

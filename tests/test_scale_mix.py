@@ -64,7 +64,7 @@ def test_each_style_takes_its_own_coarse_picture_a_style_given_as_its_own_is_lef
     try:
         with_coarse_styles([stripes, stripes, stripes], [coarse, coarse], SETTINGS, caffe_extractor)
     except SettingsError as error:
-        assert "one coarse picture, or one per style picture: 2 for 3" in str(error)
+        assert "one coarse picture, or one per style picture: 2 coarse pictures for 3 style pictures" in str(error)
     else:
         raise AssertionError("two coarse pictures for three styles were taken")
 

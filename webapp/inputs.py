@@ -63,7 +63,8 @@ def coarse_ui(style: Picture | None) -> Picture | None:
             return style
         st.image([fit(p.image, 96) for p in pictures], width=96)
         digest = "+".join([style.digest, "coarse", *(p.digest for p in pictures)])
-        return dataclasses.replace(style, digest=digest, coarse=tuple(p.image for p in pictures))
+        name = f"{style.name} with the large shapes of {' + '.join(p.name for p in pictures)}"
+        return dataclasses.replace(style, name=name, digest=digest, coarse=tuple(p.image for p in pictures))
 
 
 def _coarse_pictures(uploads: list[UploadedFile] | None, chosen: str) -> list[Picture]:
