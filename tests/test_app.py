@@ -571,6 +571,8 @@ def test_the_large_shapes_of_another_painting_reach_the_run_as_a_repainted_style
     assert np.abs(repainted - painting).mean() > 20  # the mosaic's shapes, not the swirls picture itself
     assert app.session_state.session.result.status == "done"
     assert app.session_state.session.result.style.name == "swirls with the large shapes of mosaic"
+    app.toggle(key="regions_on").set_value(True).run()  # the painting's own regions would not fit it repainted
+    assert not app.exception and app.toggle(key="style_regions_on").disabled
 
 
 def test_a_mask_that_is_not_a_picture_is_a_message_and_the_run_goes_on_without_regions(monkeypatch) -> None:

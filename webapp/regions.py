@@ -74,11 +74,17 @@ def regions_ui(content: Picture | None, style: Picture | None) -> Regions | None
         if content is None or style is None:
             st.caption("Choose a photo and a style picture first.")
             return None
-        split = not style.blended and st.toggle(
-            "Paint on the painting too: which part of it paints each region",
-            key="style_regions_on",
-            help="For example its sky onto the photo's sky and its ground onto the houses (one painting, "
-            "several regions). A region left unpainted on the painting takes the whole painting.",
+        split = (
+            not style.blended
+            and st.toggle(
+                "Paint on the painting too: which part of it paints each region",
+                key="style_regions_on",
+                disabled=bool(style.coarse),
+                help="For example its sky onto the photo's sky and its ground onto the houses (one painting, "
+                "several regions). A region left unpainted on the painting takes the whole painting. Not with "
+                "another painting's large shapes: the painting is then repainted, and its parts would not fit.",
+            )
+            and not style.coarse
         )
         names = _region_names(style, split)
         st.caption(
