@@ -134,9 +134,11 @@ def stylize_video_passes(
     owner: str = "video",
 ) -> Generator[VideoProgress, None, Path | None]:
     """:func:`nst.video.stylize_video` by the multi-pass algorithm, each pass spread over ``parallel``
-    workers at most (default: all of them). ``done`` frames, from an earlier stopped run, are written as
-    they are; the last of them is the fixed neighbour of the first frame made. Closing the generator
-    stops every run within a step and writes each frame's latest picture, in order.
+    workers at most (default: all of them). ``settings.passes`` 0 means ``MULTI_PASSES`` here, on any
+    number of workers (1 pass is every frame on its own; frame by frame is :func:`stylize_clip`'s one
+    pass). ``done`` frames, from an earlier stopped run, are written as they are; the last of them is
+    the fixed neighbour of the first frame made. Closing the generator stops every run within a step
+    and writes each frame's latest picture, in order.
 
     Raises:
         VideoError: the clip cannot be read or is over the limits.
@@ -156,7 +158,7 @@ def stylize_video_passes(
     try:
         for picture in done:  # made by an earlier run
             writer.write(sized(picture, size))
-        passes = passes_for(settings, executor.workers)
+        passes = settings.passes or MULTI_PASSES
         yield from _passes(executor, template, shared, passes, parallel or executor.workers, writer, owner)
     finally:
         for latest in itertools.takewhile(lambda p: p is not None, shared.latest[writer.written - len(done) :]):
