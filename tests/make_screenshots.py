@@ -27,6 +27,8 @@ def away_from_tooltips(driver) -> None:
 
 
 def main() -> None:
+    from selenium.webdriver.common.by import By
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "assets"))
     parser.add_argument("--mid-run-seconds", type=float, default=25.0)
@@ -56,6 +58,9 @@ def main() -> None:
         wait_for(lambda: "Download PNG" in page_text(driver), 1800, what="the end of the run")
         time.sleep(1.5)
         away_from_tooltips(driver)
+        heading = driver.find_element(By.XPATH, "//h3[contains(., 'Result')]")  # the result, its download and chart
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", heading)
+        time.sleep(0.5)
         driver.save_screenshot(str(out / "app-result.png"))
         text = page_text(driver)
         print(f"first preview {first:.1f} s after the click (seen in the browser)")
