@@ -31,6 +31,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from style_masks import photo_masks  # noqa: E402
 
 from nst import Settings, build_extractor, transfer  # noqa: E402
+from nst.colour import colour_statistics  # noqa: E402
 
 from common import inputs, labelled_strip, machine, table  # noqa: E402
 
@@ -42,9 +43,9 @@ CASES = {
 
 
 def gaussian(picture: Image.Image, mask: Image.Image | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The picture's colours (RGB 0-255) as a Gaussian, over the mask's region when given."""
     pixels = np.asarray(picture.convert("RGB"), np.float64).reshape(-1, 3)
-    weights = None if mask is None else np.asarray(mask.resize(picture.size), np.float64).reshape(-1) / 255
-    return np.average(pixels, axis=0, weights=weights), np.cov(pixels, rowvar=False, aweights=weights)
+    return colour_statistics(pixels, None if mask is None else mask.resize(picture.size))
 
 
 def _root(matrix: np.ndarray) -> np.ndarray:

@@ -61,8 +61,8 @@ def match_colour(
     """
     source = np.asarray(style.convert("RGB"), np.float64).reshape(-1, 3) / 255.0  # (N, 3)
     target = np.asarray(content.convert("RGB"), np.float64).reshape(-1, 3) / 255.0
-    source_mean, source_cov = _statistics(source, style_part)
-    target_mean, target_cov = _statistics(target, content_part)
+    source_mean, source_cov = colour_statistics(source, style_part)
+    target_mean, target_cov = colour_statistics(target, content_part)
     eps = 1e-5 * np.eye(3)  # a flat picture has a singular covariance
     source_factor = np.linalg.cholesky(source_cov + eps)
     target_factor = np.linalg.cholesky(target_cov + eps)
@@ -72,8 +72,9 @@ def match_colour(
     return Image.fromarray(pixels)
 
 
-def _statistics(pixels: np.ndarray, part: Image.Image | None) -> tuple[np.ndarray, np.ndarray]:
-    """The colours' mean ``(3,)`` and covariance ``(3, 3)``, each pixel weighted by ``part`` when given."""
+def colour_statistics(pixels: np.ndarray, part: Image.Image | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The mean ``(3,)`` and covariance ``(3, 3)`` of ``(N, 3)`` colours, in their own units, each pixel
+    weighted by ``part`` when given (a grey picture of as many pixels, white where it counts)."""
     if part is None:
         return pixels.mean(0), np.cov(pixels, rowvar=False)
     weights = np.asarray(part.convert("L"), np.float64).reshape(-1) / 255.0
