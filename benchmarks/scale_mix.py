@@ -25,12 +25,12 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from nst import transfer  # noqa: E402
 from nst.images import to_tensor  # noqa: E402
 from nst.losses import gram_matrix, relative_squared_error  # noqa: E402
-from nst.scale_mix import MIX_STEPS, mixed_style  # noqa: E402
+from nst.scale_mix import FINE_LAYERS, MIX_STEPS, mixed_style  # noqa: E402
 from nst.scale_targets import fit_style  # noqa: E402
 
 from common import SHARED_IMAGES, labelled_strip, machine, one_size_options, one_size_run, table  # noqa: E402
 
-FINE = ("relu1_1", "relu2_1")
+FINE = FINE_LAYERS  # the layers the repainting matches
 DEEP = ("relu3_1", "relu4_1", "relu5_1")
 
 

@@ -3,8 +3,8 @@ from another, after Gatys, Ecker, Bethge, Hertzmann and Shechtman, "Controlling 
 Neural Style Transfer" (CVPR 2017), scale control.
 
 As their code does it (the "pretrans" step of their scale-control notebook): the coarse picture is
-repainted, starting from itself, so that its Gram matrices at the shallow layers (up to
-``FINE_UP_TO``) are the fine picture's; no other term acts, so its arrangement at larger scales
+repainted, starting from itself, so that its Gram matrices at the shallow layers
+(``FINE_LAYERS``) are the fine picture's; no other term acts, so its arrangement at larger scales
 survives. The new picture is then the style picture of an ordinary run, at every style layer.
 Mixing the two pictures' Gram matrices layer by layer instead would not do: a deep layer's Gram
 matrix also carries the fine statistics of the picture it came from.
@@ -24,11 +24,10 @@ from nst.engine import transfer
 from nst.errors import SettingsError
 from nst.features import FeatureExtractor
 from nst.images import ImageSource, load_image, to_pil, to_tensor
-from nst.layers import VGG19_LAYERS
 from nst.settings import Settings
 from nst.targets import TargetCache, picture_digest
 
-FINE_UP_TO = "relu2_1"  # the paper's notebook at 512 px: relu1_1 and relu2_1 come from the fine picture
+FINE_LAYERS = ("relu1_1", "relu2_1")  # the paper's notebook at 512 px: these come from the fine picture
 MIX_STEPS = 50  # L-BFGS steps of the repainting: the fine error is then below 0.0005 (benchmarks/scale_mix.py)
 FINE_WEIGHT = 1e4  # style-only: any weight that keeps the loss well above float32's rounding
 
@@ -49,16 +48,14 @@ def mixed_style(
         >>> fine, coarse = Image.open("seurat.jpg"), Image.open("starry.jpg")  # doctest: +SKIP
         >>> mixed = mixed_style(fine, coarse, Settings(), extractor)  # doctest: +SKIP
     """
-    size = max(32, round(settings.output_size * settings.style_scale))
-    layers = VGG19_LAYERS[: VGG19_LAYERS.index(FINE_UP_TO) + 1]
     repaint = Settings(
-        output_size=size,
+        output_size=_style_size(settings),
         iterations=steps,
         scales=1,
         init="content",
         content_layers=(),
         content_weight=0.0,
-        style_layers=tuple(name for name in layers if name.startswith("relu") and name.endswith("_1")),
+        style_layers=FINE_LAYERS,
         style_weight=FINE_WEIGHT,
         optimizer="lbfgs",
         preview_every=0,
@@ -101,11 +98,15 @@ def with_coarse_styles(
         if digests[0] == digests[1]:
             mixed.append(fine)
             continue
-        key = ("mixed style", *digests, round(settings.output_size * settings.style_scale), settings.weights,
-               settings.pooling, settings.precision)  # fmt: skip
+        key = ("mixed style", *digests, _style_size(settings), settings.weights, settings.pooling, settings.precision)
         make = functools.partial(_as_entry, fine, big, settings, extractor, checkpoint)
         mixed.append(to_pil((cache.get(key, make) if cache is not None else make())["picture"]))
     return mixed
+
+
+def _style_size(settings: Settings) -> int:
+    """The longest side the run reads its style pictures at, where the coarse picture is repainted."""
+    return max(32, round(settings.output_size * settings.style_scale))
 
 
 def _as_entry(
