@@ -130,6 +130,13 @@ def shadow_canvas(driver, number: int = 0):
     return hosts[number].shadow_root.find_element(By.CSS_SELECTOR, "canvas.upper-canvas")
 
 
+def click_label(driver, text: str) -> None:
+    """Click the widget whose label contains ``text`` (a toggle, a radio option), once it is on the page."""
+    label = wait_for(lambda: driver.find_element(By.XPATH, f"//label[contains(., '{text}')]"), 60, what=text)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", label)
+    label.click()
+
+
 def paint_down(driver, canvas, columns: tuple[float, ...]) -> None:
     """Strokes from top to bottom of the canvas at these fractions of its width."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -156,10 +163,7 @@ def test_a_painted_region_takes_the_style_and_the_rest_keeps_the_photo(app_url) 
 
     with chromium() as driver:
         driver.get(f"{app_url}/?output_size=128&iterations=30")
-        switch = wait_for(lambda: driver.find_element(By.XPATH, "//label[contains(., 'Regions: paint')]"), 60,
-                          what="the regions toggle")  # fmt: skip
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", switch)
-        switch.click()
+        click_label(driver, "Regions: paint")
         canvas = wait_for(lambda: shadow_canvas(driver), 60, what="the drawing canvas")
         paint_down(driver, canvas, (0.12, 0.18, 0.24))  # three strokes down the left of the photo, 30 px wide each
         driver.save_screenshot(os.path.join(os.environ.get("NST_SCREENSHOT_DIR", "/tmp"), "regions-editor.png"))
@@ -185,18 +189,13 @@ def test_strokes_on_the_paintings_own_canvas_choose_its_part_for_each_region(app
 
     with chromium() as driver:
         driver.get(f"{app_url}/?output_size=128&iterations=10")
-        for label in ("Regions: paint", "Paint on the painting too"):
-            switch = wait_for(lambda label=label: driver.find_element(By.XPATH, f"//label[contains(., '{label}')]"),
-                              60, what=label)  # fmt: skip
-            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", switch)
-            switch.click()
+        click_label(driver, "Regions: paint")
+        click_label(driver, "Paint on the painting too")
         photo = wait_for(lambda: shadow_canvas(driver), 60, what="the photo's canvas")
         painting = wait_for(lambda: shadow_canvas(driver, 1), 60, what="the painting's canvas")
         paint_down(driver, painting, (0.1, 0.16))  # region 1 (the brush it starts with): the painting's left
         paint_down(driver, photo, (0.12, 0.18, 0.24))  # and the photo's left
-        brush = driver.find_element(By.XPATH, "//label[contains(., 'region 2 (red)')]")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", brush)
-        brush.click()
+        click_label(driver, "region 2 (red)")
         time.sleep(1)
         paint_down(driver, shadow_canvas(driver, 1), (0.84, 0.9))  # region 2: the painting's right
         paint_down(driver, shadow_canvas(driver), (0.76, 0.82, 0.88))  # and the photo's right
