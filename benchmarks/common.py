@@ -6,7 +6,6 @@ measured side by side in one run, because absolute seconds drift on shared machi
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -128,22 +127,3 @@ def labelled_strip(path: Path, tiles: list[tuple[str, Image.Image]], height: int
         draw.text((x + 4, 4), name, fill="black")
         x += pic.width + 8
     sheet.save(path, quality=88)
-
-
-def one_size_options(doc: str) -> argparse.ArgumentParser:
-    """``--size`` (384 px), ``--steps`` (60) and ``--strip``: the options of the benchmarks that compare
-    pictures made at one size; ``doc``'s first line is the description."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--size", type=int, default=384)
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--strip", type=Path)
-    return parser
-
-
-def one_size_run(args: argparse.Namespace) -> tuple:
-    """Those benchmarks' VGG19 (to relu5_1) and settings: ``args.size`` px and ``args.steps`` steps at that
-    one size, float32 (the laptop path), no previews."""
-    from nst import Settings, build_extractor
-
-    settings = Settings(output_size=args.size, iterations=args.steps, scales=1, precision="float32", preview_every=0)
-    return build_extractor("caffe", last_layer="relu5_1"), settings

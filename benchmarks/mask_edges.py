@@ -13,6 +13,7 @@ in. Both halves' bands are averaged at each distance. ``--strip`` saves both res
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -21,11 +22,11 @@ import torch
 from PIL import Image
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from nst import transfer  # noqa: E402
+from nst import Settings, build_extractor, transfer  # noqa: E402
 from nst.images import to_tensor  # noqa: E402
 from nst.losses import gram_matrix, relative_squared_error  # noqa: E402
 
-from common import SHARED_IMAGES, inputs, machine, one_size_options, one_size_run, table  # noqa: E402
+from common import SHARED_IMAGES, inputs, machine, table  # noqa: E402
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 BAND = 16  # px
@@ -50,13 +51,17 @@ def band_error(extractor, picture: torch.Tensor, band: slice, painting: torch.Te
 
 
 def main() -> None:
-    parser = one_size_options(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--strip", type=Path)
     args = parser.parse_args()
     photo, left_painting, names = inputs()
     scream = SHARED_IMAGES / "the_scream.jpg"
     right_painting = (Image.open(scream).convert("RGB") if scream.exists()
                       else left_painting.transpose(Image.Transpose.ROTATE_90))  # fmt: skip
-    extractor, settings = one_size_run(args)
+    extractor = build_extractor("caffe", last_layer="relu5_1")
+    settings = Settings(output_size=args.size, iterations=args.steps, scales=1, precision="float32", preview_every=0)
     width, height = photo.size
     left = Image.new("L", (width, height), 0)
     left.paste(255, (0, 0, width // 2, height))

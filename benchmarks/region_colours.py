@@ -19,6 +19,7 @@ painting's a small second one.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -29,10 +30,10 @@ from PIL import Image
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 from style_masks import photo_masks  # noqa: E402
 
-from nst import transfer  # noqa: E402
+from nst import Settings, build_extractor, transfer  # noqa: E402
 from nst.colour import colour_statistics  # noqa: E402
 
-from common import inputs, labelled_strip, machine, one_size_options, one_size_run, table  # noqa: E402
+from common import inputs, labelled_strip, machine, table  # noqa: E402
 
 CASES = {
     "painting, painting": {},
@@ -60,10 +61,14 @@ def w2(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> fl
 
 
 def main() -> None:
-    parser = one_size_options(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--strip", type=Path)
     args = parser.parse_args()
     photo, painting, names = inputs()
-    extractor, settings = one_size_run(args)
+    extractor = build_extractor("caffe", last_layer="relu5_1")
+    settings = Settings(output_size=args.size, iterations=args.steps, scales=1, precision="float32", preview_every=0)
     masks = photo_masks(photo)
     theirs = gaussian(painting)
     results, rows = {}, []

@@ -14,6 +14,7 @@ relu5_1). Lower is closer.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -22,13 +23,13 @@ import torch
 from PIL import Image
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from nst import transfer  # noqa: E402
+from nst import Settings, build_extractor, transfer  # noqa: E402
 from nst.images import to_tensor  # noqa: E402
 from nst.losses import gram_matrix, relative_squared_error  # noqa: E402
 from nst.scale_mix import FINE_LAYERS, MIX_STEPS, mixed_style  # noqa: E402
 from nst.scale_targets import fit_style  # noqa: E402
 
-from common import SHARED_IMAGES, labelled_strip, machine, one_size_options, one_size_run, table  # noqa: E402
+from common import SHARED_IMAGES, labelled_strip, machine, table  # noqa: E402
 
 FINE = FINE_LAYERS  # the layers the repainting matches
 DEEP = ("relu3_1", "relu4_1", "relu5_1")
@@ -51,12 +52,16 @@ def scores(extractor, picture: Image.Image, fine: Image.Image, coarse: Image.Ima
 
 
 def main() -> None:
-    parser = one_size_options(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--mix-steps", type=int, nargs="+", default=[25, MIX_STEPS, 100, 200])
+    parser.add_argument("--strip", type=Path)
     args = parser.parse_args()
     photo, fine, coarse = (Image.open(SHARED_IMAGES / name).convert("RGB")
                            for name in ("tubingen.jpg", "starry_night.jpg", "the_scream.jpg"))  # fmt: skip
-    extractor, settings = one_size_run(args)
+    extractor = build_extractor("caffe", last_layer="relu5_1")
+    settings = Settings(output_size=args.size, iterations=args.steps, scales=1, precision="float32", preview_every=0)
     print(f"# tubingen.jpg; fine: starry_night.jpg, coarse: the_scream.jpg; {args.size} px, float32; {machine()}")
     rows, mixed = [], None
     for steps in args.mix_steps:

@@ -16,6 +16,7 @@ against the other part. ``--strip`` saves the masks and both results side by sid
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -25,11 +26,11 @@ import torch
 from PIL import Image
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
-from nst import transfer  # noqa: E402
+from nst import Settings, build_extractor, transfer  # noqa: E402
 from nst.images import to_tensor  # noqa: E402
 from nst.losses import gram_matrix, relative_squared_error  # noqa: E402
 
-from common import inputs, labelled_strip, machine, one_size_options, one_size_run, table  # noqa: E402
+from common import inputs, labelled_strip, machine, table  # noqa: E402
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 SKY_SHARE = 0.62  # of the painting's height
@@ -67,10 +68,14 @@ def error(extractor, picture: torch.Tensor, mask: np.ndarray, part: Image.Image)
 
 
 def main() -> None:
-    parser = one_size_options(__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--strip", type=Path)
     args = parser.parse_args()
     photo, painting, names = inputs()
-    extractor, settings = one_size_run(args)
+    extractor = build_extractor("caffe", last_layer="relu5_1")
+    settings = Settings(output_size=args.size, iterations=args.steps, scales=1, precision="float32", preview_every=0)
     masks, parts = photo_masks(photo), painting_masks(painting)
     w, h = painting.size
     cut = round(SKY_SHARE * h)
